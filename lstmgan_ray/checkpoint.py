@@ -1,0 +1,122 @@
+"""Checkpoint layout: everything needed to resume training or to forecast, in one directory.
+
+    generator.keras, discriminator.keras   full models (architecture + weights)
+    optimizer_state.npz                    both optimizers' variables and the dropout RNG state
+    scaler.json                            features, transforms and per-series scalers
+    config.json                            the fully resolved config
+    state.json                             epoch and that epoch's metrics
+
+File names are a contract: users' scripts and the sweep's ``best/`` export rely on them.
+Models load with Keras' safe mode, so a checkpoint can never run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+GENERATOR_FILE = "generator.keras"
+DISCRIMINATOR_FILE = "discriminator.keras"
+OPTIMIZER_FILE = "optimizer_state.npz"
+SCALER_FILE = "scaler.json"
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.json"
+REQUIRED_FILES = (GENERATOR_FILE, DISCRIMINATOR_FILE, OPTIMIZER_FILE, SCALER_FILE, CONFIG_FILE, STATE_FILE)
+
+
+class CheckpointError(ValueError):
+    """A path that is not a usable checkpoint; the message says which file or field."""
+
+
+def _rng_variables(model) -> list:
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def save_checkpoint(directory: str, gan, scaler: dict[str, Any], config: dict[str, Any],
+                    epoch: int, metrics: dict[str, Any]) -> str:
+    """Write a checkpoint of ``gan`` (an ``LSTMGAN``) into ``directory`` and return it."""
+    os.makedirs(directory, exist_ok=True)
+    gan.generator.save(os.path.join(directory, GENERATOR_FILE))
+    gan.discriminator.save(os.path.join(directory, DISCRIMINATOR_FILE))
+    arrays = {}
+    for prefix, variables in (("d_opt", gan.d_optimizer.variables), ("g_opt", gan.g_optimizer.variables),
+                              ("g_rng", _rng_variables(gan.generator)),
+                              ("d_rng", _rng_variables(gan.discriminator))):
+        for i, v in enumerate(variables):
+            arrays[f"{prefix}/{i:04d}"] = np.asarray(v.numpy())
+    np.savez(os.path.join(directory, OPTIMIZER_FILE), **arrays)
+    for name, payload in ((SCALER_FILE, scaler), (CONFIG_FILE, config),
+                          (STATE_FILE, {"epoch": int(epoch), "metrics": metrics})):
+        with open(os.path.join(directory, name), "w") as fh:
+            json.dump(payload, fh, indent=1, default=float)
+    return directory
+
+
+def check_checkpoint_dir(directory: str) -> None:
+    """Raise CheckpointError naming what is missing from a checkpoint directory."""
+    if not os.path.isdir(directory):
+        raise CheckpointError(f"{directory}: not a checkpoint directory (does not exist or is a file)")
+    missing = [f for f in REQUIRED_FILES if not os.path.isfile(os.path.join(directory, f))]
+    if missing:
+        raise CheckpointError(f"{directory}: not a checkpoint, missing {', '.join(missing)}")
+
+
+def read_json(directory: str, name: str) -> Any:
+    path = os.path.join(directory, name)
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: unreadable ({err})") from None
+
+
+def restore_training_state(directory: str, gan) -> int:
+    """Load weights, optimizer and RNG state from a checkpoint into a built ``gan``; return its epoch."""
+    check_checkpoint_dir(directory)
+    gan.generator.load_weights(os.path.join(directory, GENERATOR_FILE))
+    gan.discriminator.load_weights(os.path.join(directory, DISCRIMINATOR_FILE))
+    gan.build_optimizers()
+    with np.load(os.path.join(directory, OPTIMIZER_FILE)) as arrays:
+        for prefix, variables in (("d_opt", gan.d_optimizer.variables), ("g_opt", gan.g_optimizer.variables),
+                                  ("g_rng", _rng_variables(gan.generator)),
+                                  ("d_rng", _rng_variables(gan.discriminator))):
+            keys = sorted(k for k in arrays.files if k.startswith(prefix + "/"))
+            if len(keys) != len(variables):
+                raise CheckpointError(f"{directory}/{OPTIMIZER_FILE}: {prefix} holds {len(keys)} "
+                                      f"variables, the model has {len(variables)}")
+            for key, var in zip(keys, variables):
+                var.assign(arrays[key])
+    return int(read_json(directory, STATE_FILE)["epoch"])
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint opened for inference."""
+
+    path: str
+    generator: Any
+    discriminator: Any
+    scaler: dict[str, Any]
+    config: dict[str, Any]
+    state: dict[str, Any]
+
+
+def load_checkpoint(directory: str) -> LoadedCheckpoint:
+    """Open a checkpoint for inference (safe mode: no code from the file is run)."""
+    import keras
+
+    check_checkpoint_dir(directory)
+    models = []
+    for name in (GENERATOR_FILE, DISCRIMINATOR_FILE):
+        path = os.path.join(directory, name)
+        try:
+            models.append(keras.saving.load_model(path, safe_mode=True, compile=False))
+        except Exception as err:  # Keras raises many types for a damaged zip
+            raise CheckpointError(f"{path}: cannot be loaded ({type(err).__name__}: {err})") from None
+    return LoadedCheckpoint(directory, models[0], models[1], read_json(directory, SCALER_FILE),
+                            read_json(directory, CONFIG_FILE), read_json(directory, STATE_FILE))

@@ -1,0 +1,86 @@
+"""Command-line entry points shared by ``jobs/*.py`` and the console scripts.
+
+Arguments are parsed and the config validated before Ray or TensorFlow are
+imported, so bad input fails in about a second with a message, not a traceback.
+The last stdout line of every job is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from lstmgan_ray.config import ConfigError, load_config
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags every job shares: config file, data, overrides and run placement."""
+    parser.add_argument("--config", help="YAML config file (default: the reference design)")
+    parser.add_argument("--data", help="Parquet file, directory or URI (data.path)")
+    parser.add_argument("--target", help="target column (data.target, default close)")
+    parser.add_argument("--epochs", type=int, help="training epochs (train.epochs)")
+    parser.add_argument("--storage-path", help="local directory or URI for runs (run.storage_path)")
+    parser.add_argument("--name", help="run name (run.name)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any config key; YAML-typed value; repeatable")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+
+
+def common_flags(args: argparse.Namespace) -> dict:
+    return {"data.path": args.data, "data.target": args.target, "train.epochs": args.epochs,
+            "run.storage_path": args.storage_path, "run.name": args.name}
+
+
+def run_guarded(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run ``main``; known input errors become one stderr message and exit code 2."""
+    from lstmgan_ray.checkpoint import CheckpointError
+    from lstmgan_ray.data import DataError
+
+    try:
+        return main(args)
+    except (ConfigError, DataError, CheckpointError) as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # training failures surface from Ray wrapped; say what and where
+        if args.debug:
+            raise
+        print(f"error: {type(err).__name__}: {err}\n(rerun with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstmgan-train", description="Train the LSTM-GAN with Ray Train on Parquet bars.")
+    add_common_arguments(parser)
+    parser.add_argument("--num-workers", type=int, help="Ray Train workers (run.num_workers)")
+    parser.add_argument("--use-gpu", action="store_true", default=None, help="one GPU per worker")
+    parser.add_argument("--batch-size", type=int, help="GLOBAL batch size (train.batch_size)")
+    parser.add_argument("--resume-from", help="checkpoint directory to continue training from")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.overrides, **common_flags(args),
+                      **{"run.num_workers": args.num_workers, "run.use_gpu": args.use_gpu,
+                         "train.batch_size": args.batch_size})
+    from lstmgan_ray.train import dumps_summary, run_training
+
+    outcome = run_training(cfg, resume_from=args.resume_from)
+    print(f"best checkpoint: {outcome.best_checkpoint}", flush=True)
+    print(dumps_summary(outcome), flush=True)
+    return 0 if outcome.best_checkpoint else EXIT_FAILED
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """``jobs/train.py`` and ``lstmgan-train``."""
+    args = train_parser().parse_args(argv)
+    return run_guarded(_train, args)

@@ -1,0 +1,246 @@
+"""Typed, validated configuration: one object from YAML, CLI flags and `--set` overrides.
+
+The defaults are the reference design (``configs/default.yaml`` spells them out);
+tests shrink the network through the same fields instead of a second code path.
+Validation happens here, on the driver, before Ray or TensorFlow start.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Transform = Literal["log_return", "log1p_diff", "diff", "none"]
+
+
+class ConfigError(ValueError):
+    """A config problem a user can fix; the message names every offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the Parquet bars are and how they become windows."""
+
+    path: str = "data/indices"
+    target: str = "close"
+    features: list[str] | None = None  # None: every numeric column but the timestamp
+    timestamp_column: str = "timestamp"
+    series_column: str = "series_id"
+    input_dim: int = Field(10, ge=1, description="window length in steps")
+    output_dim: int = Field(1, ge=1, description="forecast horizon in steps")
+    splits: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    # Prices are not stationary: the model sees per-step changes, scaled per series.
+    target_transform: Transform = "log_return"
+    feature_transform: Transform | Literal["auto"] = "auto"
+    nan_policy: Literal["error", "ffill", "drop"] = "error"
+
+    @model_validator(mode="after")
+    def _check_splits(self) -> "DataConfig":
+        if any(f < 0 for f in self.splits) or abs(sum(self.splits) - 1.0) > 1e-6:
+            raise ValueError(f"splits must be three non-negative fractions summing to 1, got {list(self.splits)}")
+        if self.splits[0] == 0:
+            raise ValueError("splits: the training fraction must be > 0")
+        return self
+
+
+class ModelConfig(_Section):
+    """Layer widths and regularisation; defaults are the reference design's."""
+
+    generator_units: list[int] = [1024, 512, 256, 128, 64]
+    generator_dense: list[int] = [32, 16, 8]
+    recurrent_dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout between LSTM layers (cuDNN-friendly)")
+    noise_dim: int = Field(4, ge=0, description="Gaussian noise channels appended to the window")
+    discriminator_filters: list[int] = [8, 16, 32, 64, 128]
+    discriminator_kernels: list[int] = [3, 3, 3, 3, 1]
+    discriminator_dense: list[int] = [220, 220]
+    leaky_relu_alpha: float = Field(0.01, ge=0.0)
+
+    @model_validator(mode="after")
+    def _check_widths(self) -> "ModelConfig":
+        for name in ("generator_units", "generator_dense", "discriminator_filters",
+                     "discriminator_kernels", "discriminator_dense"):
+            values = getattr(self, name)
+            if any(v <= 0 for v in values):
+                raise ValueError(f"{name} must hold positive integers, got {values}")
+        if not self.generator_units:
+            raise ValueError("generator_units needs at least one LSTM layer")
+        if len(self.discriminator_kernels) != len(self.discriminator_filters):
+            raise ValueError(
+                f"discriminator_kernels has {len(self.discriminator_kernels)} entries but "
+                f"discriminator_filters has {len(self.discriminator_filters)}")
+        return self
+
+
+class TrainConfig(_Section):
+    """Optimisation: losses, learning rates and the global batch."""
+
+    loss: Literal["gan", "wgan-gp"] = "gan"
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(128, ge=1, description="global batch, split evenly over workers")
+    g_learning_rate: float = Field(1e-4, gt=0.0)
+    d_learning_rate: float = Field(1e-4, gt=0.0)
+    beta_1: float = Field(0.5, ge=0.0, lt=1.0)
+    beta_2: float = Field(0.9, ge=0.0, lt=1.0)
+    n_critic: int | None = Field(None, ge=1, description="critic steps per generator step; 1 for gan, 5 for wgan-gp")
+    gp_weight: float = Field(10.0, ge=0.0)
+    supervised_loss: Literal["l1", "l2"] = "l1"
+    supervised_weight: float = Field(1.0, ge=0.0)
+    shuffle_buffer: int = Field(1024, ge=0, description="local shuffle buffer in windows; 0 disables")
+    seed: int = 0
+    deterministic: bool = True
+    jit_compile: bool = False
+    mixed_precision: bool = False
+
+    @model_validator(mode="after")
+    def _resolve_n_critic(self) -> "TrainConfig":
+        if self.n_critic is None:
+            object.__setattr__(self, "n_critic", 5 if self.loss == "wgan-gp" else 1)
+        return self
+
+
+class RunConfig(_Section):
+    """Where results go and what the cluster provides."""
+
+    name: str | None = None  # None: lstmgan-<UTC time>
+    storage_path: str = "runs"
+    num_workers: int = Field(1, ge=1)
+    use_gpu: bool = False
+    cpus_per_worker: float = Field(1.0, gt=0.0)
+    keep_checkpoints: int = Field(2, ge=1)
+    max_failures: int = Field(2, ge=-1)
+
+
+class Config(_Section):
+    """The whole job: data, model, training and run settings."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    run: RunConfig = RunConfig()
+
+    @model_validator(mode="after")
+    def _check_cross(self) -> "Config":
+        if self.train.batch_size % self.run.num_workers:
+            raise ValueError(
+                f"train.batch_size={self.train.batch_size} is not divisible by "
+                f"run.num_workers={self.run.num_workers}; the global batch is split evenly")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON/YAML-safe dict; what Ray ships to workers and checkpoints store."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Config":
+        """Validate a nested dict, turning pydantic's errors into one readable ConfigError."""
+        _check_unknown_keys(raw, cls)
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as err:
+            raise ConfigError(_format_validation_error(err)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                **flags: Any) -> Config:
+    """Build the config: defaults < YAML file < `--set` overrides < explicit CLI flags.
+
+    Args:
+        path: optional YAML file holding any subset of the sections.
+        overrides: ``section.key=value`` strings; values are parsed as YAML.
+        flags: dotted keys (``"train.epochs"``) set by dedicated CLI flags; ``None`` skips.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections, got {type(loaded).__name__}")
+        raw = loaded or {}
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected section.key=value")
+        key, value = item.split("=", 1)
+        try:
+            parsed = yaml.safe_load(value) if value != "" else ""
+        except yaml.YAMLError:
+            parsed = value
+        _set_dotted(raw, key.strip(), parsed, origin=f"--set {item}")
+    for key, value in flags.items():
+        if value is not None:
+            _set_dotted(raw, key, value, origin=key)
+    return Config.from_dict(raw)
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any, origin: str) -> None:
+    parts = key.split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"{origin}: keys look like section.key (sections: {', '.join(_fields(Config))})")
+    _check_key(parts, origin)
+    raw.setdefault(parts[0], {})
+    if not isinstance(raw[parts[0]], dict):
+        raise ConfigError(f"{origin}: section {parts[0]!r} is not a mapping")
+    raw[parts[0]][parts[1]] = copy.deepcopy(value)
+
+
+def _fields(model: type[BaseModel]) -> list[str]:
+    return list(model.model_fields)
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(choices)})"
+
+
+def _check_key(parts: list[str], origin: str) -> None:
+    section, key = parts
+    sections = _fields(Config)
+    if section not in sections:
+        raise ConfigError(f"{origin}: unknown section {section!r}{_did_you_mean(section, sections)}")
+    section_model = Config.model_fields[section].annotation
+    keys = _fields(section_model)
+    if key not in keys:
+        raise ConfigError(f"{origin}: unknown key {section}.{key}{_did_you_mean(key, keys)}")
+
+
+def _check_unknown_keys(raw: Any, model: type[BaseModel]) -> None:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config must be a mapping of sections, got {type(raw).__name__}")
+    problems = []
+    for section, body in raw.items():
+        if section not in model.model_fields:
+            problems.append(f"unknown section {section!r}{_did_you_mean(str(section), _fields(model))}")
+            continue
+        if not isinstance(body, dict):
+            problems.append(f"section {section!r} must be a mapping, got {type(body).__name__}")
+            continue
+        sub = model.model_fields[section].annotation
+        for key in body:
+            if key not in sub.model_fields:
+                problems.append(f"unknown key {section}.{key}{_did_you_mean(str(key), _fields(sub))}")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not isinstance(p, int) or len(e["loc"]) == 1)
+        msg = e["msg"].removeprefix("Value error, ")
+        got = e.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{loc or 'config'}: {msg}{shown}")
+    return "invalid config:\n  " + "\n  ".join(lines)

@@ -1,0 +1,195 @@
+"""LSTMGAN: the generator/discriminator pair as one ``keras.Model`` with its own steps.
+
+Follows keras-io's ``dcgan_overriding_train_step`` / ``wgan_gp`` shape, made
+distribution-correct: per-example losses averaged over the global batch (so N
+workers take the same step as one), noise drawn statelessly from (seed,
+replica, step) so a resumed run replays the same draws, and metrics kept in
+``keras.metrics.Mean`` trackers, which sum across replicas on read.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from lstmgan_ray import losses as L
+
+
+def next_values_to_prices(values: tf.Tensor, last: tf.Tensor, mu: tf.Tensor, sd: tf.Tensor,
+                          transform: str) -> tf.Tensor:
+    """Invert the target scaling and transform: scaled next values -> original units.
+
+    Args:
+        values: ``[batch, horizon]`` scaled transformed target values.
+        last: ``[batch]`` last observed target value in original units.
+        mu, sd: ``[batch]`` the series' target scaler (fitted on its training split).
+        transform: the data config's ``target_transform``.
+    """
+    values = tf.cast(values, tf.float64)
+    raw = values * sd[:, None] + mu[:, None]
+    last = last[:, None]
+    if transform == "log_return":
+        return last * tf.exp(tf.cumsum(raw, axis=1))
+    if transform == "log1p_diff":
+        return (last + 1.0) * tf.exp(tf.cumsum(raw, axis=1)) - 1.0
+    if transform == "diff":
+        return last + tf.cumsum(raw, axis=1)
+    return raw
+
+
+class LSTMGAN(keras.Model):
+    """Conditional time-series GAN: G(window, noise) -> next values; D(past ++ next) -> logit.
+
+    Args:
+        generator, discriminator: models from ``lstmgan_ray.models``.
+        target_index: position of the target among the window's features; the
+            discriminator sees that channel of the window as the "past".
+        noise_dim: noise channels the generator expects after the features.
+        target_transform: how targets were transformed, to report errors in price units.
+        seed: base of the stateless noise draws.
+    """
+
+    def __init__(self, generator, discriminator, *, target_index: int, noise_dim: int,
+                 target_transform: str = "log_return", seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.target_index = int(target_index)
+        self.noise_dim = int(noise_dim)
+        self.target_transform = target_transform
+        self.seed = int(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.g_adv_tracker = keras.metrics.Mean(name="g_adv_loss")
+        self.g_sup_tracker = keras.metrics.Mean(name="g_sup_loss")
+        self.se_tracker = keras.metrics.Mean(name="mse")
+        self.se_persist_tracker = keras.metrics.Mean(name="mse_persistence")
+        self.built = True  # both networks are built by their factories
+
+    def compile(self, d_optimizer, g_optimizer, *, global_batch_size: int, loss: str = "gan",
+                n_critic: int = 1, gp_weight: float = 10.0, supervised_loss: str = "l1",
+                supervised_weight: float = 1.0, jit_compile: bool = False):
+        """Set optimizers and loss settings.
+
+        Args:
+            global_batch_size: the batch summed over all workers; per-example
+                losses are divided by it so gradients sum to the global mean.
+            loss: ``"gan"`` (non-saturating, BCE on logits) or ``"wgan-gp"``.
+            n_critic: discriminator updates per generator update.
+            gp_weight: gradient penalty weight (wgan-gp only).
+            supervised_loss, supervised_weight: L1/L2 pull of generated towards
+                real next values, added to the generator's adversarial loss.
+        """
+        super().compile(jit_compile=jit_compile)
+        if loss not in L.LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; use one of {sorted(L.LOSSES)}")
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.global_batch_size = int(global_batch_size)
+        self.loss_name = loss
+        self.g_loss_fn, self.d_loss_fn = L.LOSSES[loss]
+        self.n_critic = int(n_critic)
+        self.gp_weight = float(gp_weight)
+        self.supervised_kind = supervised_loss
+        self.supervised_weight = float(supervised_weight)
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.g_adv_tracker,
+                self.g_sup_tracker, self.se_tracker, self.se_persist_tracker]
+
+    def build_optimizers(self) -> None:
+        """Create optimizer slots now, so a checkpoint's state can be assigned before step one."""
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    # -- pieces -------------------------------------------------------------
+    def _seed(self, salt: int) -> tf.Tensor:
+        ctx = tf.distribute.get_replica_context()
+        replica = ctx.replica_id_in_sync_group if ctx is not None else 0
+        step = tf.cast(self.g_optimizer.iterations, tf.int64)
+        return tf.stack([tf.cast(self.seed * 7919 + replica, tf.int64), step * 64 + salt])
+
+    def generate(self, x: tf.Tensor, training: bool = False, seed: tf.Tensor | None = None,
+                 noise_scale: float = 1.0) -> tf.Tensor:
+        """Next values for windows ``x`` with fresh (or seeded) noise; ``noise_scale=0`` is the mode."""
+        if self.noise_dim:
+            shape = tf.concat([tf.shape(x)[:2], [self.noise_dim]], axis=0)
+            if noise_scale == 0:
+                noise = tf.zeros(shape, dtype=x.dtype)
+            elif seed is None:
+                noise = tf.random.normal(shape, dtype=x.dtype)
+            else:
+                noise = tf.random.stateless_normal(shape, seed=seed, dtype=x.dtype)
+            x = tf.concat([x, noise * noise_scale], axis=-1)
+        return self.generator(x, training=training)
+
+    def _sequence(self, x: tf.Tensor, next_values: tf.Tensor) -> tf.Tensor:
+        past = tf.cast(x[:, :, self.target_index], tf.float32)
+        return tf.concat([past, tf.cast(next_values, tf.float32)], axis=1)[:, :, None]
+
+    def _average(self, per_example: tf.Tensor) -> tf.Tensor:
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
+
+    # -- steps --------------------------------------------------------------
+    def train_step(self, data):
+        features, real_next = data
+        x = tf.cast(features["x"], tf.float32)
+        real_next = tf.cast(real_next, tf.float32)
+        real_seq = self._sequence(x, real_next)
+        for k in range(self.n_critic):
+            fake_next = self.generate(x, training=True, seed=self._seed(2 * k))
+            fake_seq = self._sequence(x, fake_next)
+            with tf.GradientTape() as tape:
+                real_logits = self.discriminator(real_seq, training=True)
+                fake_logits = self.discriminator(fake_seq, training=True)
+                d_per = self.d_loss_fn(real_logits, fake_logits)
+                if self.loss_name == "wgan-gp":
+                    d_per += self.gp_weight * L.gradient_penalty(
+                        self.discriminator, real_seq, fake_seq, seed=self._seed(2 * k + 1))
+                d_loss = self._average(d_per)
+            grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+            self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+
+        with tf.GradientTape() as tape:
+            fake_next = self.generate(x, training=True, seed=self._seed(63))
+            fake_logits = self.discriminator(self._sequence(x, fake_next), training=True)
+            adv = self.g_loss_fn(fake_logits)
+            sup = L.supervised_loss(real_next, fake_next, self.supervised_kind)
+            g_per = adv + self.supervised_weight * sup
+            g_loss = self._average(g_per)
+        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+
+        self.d_loss_tracker.update_state(d_per)
+        self.g_loss_tracker.update_state(g_per)
+        self.g_adv_tracker.update_state(adv)
+        self.g_sup_tracker.update_state(sup)
+        return {m.name: m.result() for m in self.metrics[:4]}
+
+    def forecast_errors(self, features, real_next):
+        """Per-example squared errors in original units: the model's point forecast and persistence.
+
+        The point forecast is the generator at zero noise (its mode), so that
+        validation scores are deterministic and comparable across epochs.
+        """
+        x = tf.cast(features["x"], tf.float32)
+        last = tf.cast(features["last"], tf.float64)
+        mu = tf.cast(features["mu"], tf.float64)
+        sd = tf.cast(features["sd"], tf.float64)
+        fake = self.generate(x, training=False, noise_scale=0.0)
+        pred = next_values_to_prices(fake, last, mu, sd, self.target_transform)
+        actual = next_values_to_prices(real_next, last, mu, sd, self.target_transform)
+        se = tf.reduce_mean(tf.square(pred - actual), axis=1)
+        se_persist = tf.reduce_mean(tf.square(last[:, None] - actual), axis=1)
+        return se, se_persist
+
+    def test_step(self, data):
+        features, real_next = data
+        se, se_persist = self.forecast_errors(features, real_next)
+        self.se_tracker.update_state(se)
+        self.se_persist_tracker.update_state(se_persist)
+        return {"mse": self.se_tracker.result(), "mse_persistence": self.se_persist_tracker.result()}
+
+    def call(self, x, training=False):
+        return self.generate(x["x"] if isinstance(x, dict) else x, training=training)

@@ -1,0 +1,109 @@
+"""The reference design's two networks (../shared/design/lstm-gan-design.md).
+
+Signatures and defaults follow the design; every width is an argument so a
+config can shrink the networks without a second code path. Two deliberate
+departures from the published code, both fixes: the discriminator flattens its
+Conv1D features before the Dense head (the design notes the missing Flatten),
+and it returns a logit, because the upstream code applied ``from_logits=True``
+to a sigmoid output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+GENERATOR_UNITS = (1024, 512, 256, 128, 64)
+GENERATOR_DENSE = (32, 16, 8)
+DISCRIMINATOR_FILTERS = (8, 16, 32, 64, 128)
+DISCRIMINATOR_KERNELS = (3, 3, 3, 3, 1)
+DISCRIMINATOR_DENSE = (220, 220)
+
+
+def make_generator_model(
+    input_dim: int,
+    output_dim: int,
+    feature_size: int,
+    noise_dim: int = 0,
+    units: Sequence[int] = GENERATOR_UNITS,
+    dense_units: Sequence[int] = GENERATOR_DENSE,
+    recurrent_dropout: float = 0.3,
+    dropout: float = 0.0,
+) -> keras.Model:
+    """Stacked LSTMs then Dense layers: a window of features (+ noise) to the next values.
+
+    Args:
+        input_dim: window length in steps.
+        output_dim: number of future target values produced.
+        feature_size: scaled features per step.
+        noise_dim: extra Gaussian noise channels appended to every step; the
+            input is ``(input_dim, feature_size + noise_dim)``, noise last.
+        units: LSTM widths, first to last (all but the last return sequences).
+        dense_units: hidden Dense widths after the last LSTM.
+        recurrent_dropout: the design's 0.3; any value > 0 rules out cuDNN on GPUs.
+        dropout: dropout between LSTM layers, the cuDNN-friendly alternative.
+    """
+    model = keras.Sequential(name="generator")
+    model.add(keras.Input(shape=(input_dim, feature_size + noise_dim), name="window"))
+    for i, width in enumerate(units):
+        last = i == len(units) - 1
+        model.add(layers.LSTM(width, return_sequences=not last,
+                              recurrent_dropout=recurrent_dropout, name=f"lstm_{i}"))
+        if dropout > 0 and not last:
+            model.add(layers.Dropout(dropout, name=f"dropout_{i}"))
+    for i, width in enumerate(dense_units):
+        model.add(layers.Dense(width, name=f"dense_{i}"))
+    model.add(layers.Dense(output_dim, name="next_values", dtype="float32"))
+    return model
+
+
+def make_discriminator_model(
+    input_dim: int,
+    output_dim: int = 1,
+    filters: Sequence[int] = DISCRIMINATOR_FILTERS,
+    kernels: Sequence[int] = DISCRIMINATOR_KERNELS,
+    dense_units: Sequence[int] = DISCRIMINATOR_DENSE,
+    leaky_relu_alpha: float = 0.01,
+) -> keras.Model:
+    """Strided Conv1D layers then Dense layers: a target sequence to one real/fake logit.
+
+    Args:
+        input_dim: window length; the input is the window's past target values
+            joined with ``output_dim`` real or generated next values.
+        output_dim: number of appended next values (the design's ``+ 1``).
+        filters, kernels: Conv1D widths and kernel sizes (all stride 2, 'same').
+        dense_units: hidden Dense widths (no bias, as in the design).
+        leaky_relu_alpha: slope of the Conv1D activations.
+    """
+    model = keras.Sequential(name="discriminator")
+    model.add(keras.Input(shape=(input_dim + output_dim, 1), name="sequence"))
+    for i, (width, kernel) in enumerate(zip(filters, kernels, strict=True)):
+        model.add(layers.Conv1D(width, kernel_size=kernel, strides=2, padding="same",
+                                activation=layers.LeakyReLU(negative_slope=leaky_relu_alpha),
+                                name=f"conv_{i}"))
+    model.add(layers.Flatten(name="flatten"))
+    for i, width in enumerate(dense_units):
+        last = i == len(dense_units) - 1
+        # The design: LeakyReLU, Dense, LeakyReLU, Dense(relu) ... — i.e. a LeakyReLU
+        # before every hidden Dense but the last, which carries its own ReLU.
+        model.add(layers.LeakyReLU(name=f"leaky_{i}"))
+        model.add(layers.Dense(width, use_bias=False, activation="relu" if last else None,
+                               name=f"dense_{i}"))
+    model.add(layers.Dense(1, name="logit", dtype="float32"))
+    return model
+
+
+def build_models(model_cfg, input_dim: int, output_dim: int, feature_size: int):
+    """Both networks from a ``ModelConfig`` (or its dict), the one place configs meet layers."""
+    m = model_cfg if isinstance(model_cfg, dict) else model_cfg.model_dump()
+    generator = make_generator_model(
+        input_dim, output_dim, feature_size, noise_dim=m["noise_dim"],
+        units=m["generator_units"], dense_units=m["generator_dense"],
+        recurrent_dropout=m["recurrent_dropout"], dropout=m["dropout"])
+    discriminator = make_discriminator_model(
+        input_dim, output_dim, filters=m["discriminator_filters"],
+        kernels=m["discriminator_kernels"], dense_units=m["discriminator_dense"],
+        leaky_relu_alpha=m["leaky_relu_alpha"])
+    return generator, discriminator

@@ -1,0 +1,271 @@
+"""Distributed training: one ``train_loop_per_worker`` for 1 or N workers, and its driver.
+
+The worker loop never branches on world size: MultiWorkerMirroredStrategy
+averages gradients, losses are divided by the global batch, and every worker
+takes the same number of steps (computed on the driver from the split's size).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from lstmgan_ray.config import Config
+
+log = logging.getLogger(__name__)
+
+METRIC_KEYS = ("epoch", "d_loss", "g_loss", "g_adv_loss", "g_sup_loss", "val_rmse",
+               "val_rmse_persistence", "windows_per_s", "epoch_time_s")
+
+
+def checkpoint_dir_name(epoch: int) -> str:
+    return f"checkpoint_epoch_{epoch:04d}"
+
+
+# -- worker side ----------------------------------------------------------------
+
+def build_gan(cfg: dict[str, Any], scaler: dict[str, Any]):
+    """The compiled LSTMGAN for a resolved config and fitted scaler (inside a strategy scope)."""
+    import keras
+
+    from lstmgan_ray.gan import LSTMGAN
+    from lstmgan_ray.models import build_models
+
+    d, t = cfg["data"], cfg["train"]
+    generator, discriminator = build_models(cfg["model"], d["input_dim"], d["output_dim"],
+                                            len(scaler["features"]))
+    gan = LSTMGAN(generator, discriminator, target_index=scaler["target_index"],
+                  noise_dim=cfg["model"]["noise_dim"], target_transform=d["target_transform"],
+                  seed=t["seed"])
+
+    def adam(lr):
+        opt = keras.optimizers.Adam(learning_rate=lr, beta_1=t["beta_1"], beta_2=t["beta_2"])
+        return keras.optimizers.LossScaleOptimizer(opt) if t["mixed_precision"] else opt
+
+    gan.compile(adam(t["d_learning_rate"]), adam(t["g_learning_rate"]),
+                global_batch_size=t["batch_size"], loss=t["loss"], n_critic=t["n_critic"],
+                gp_weight=t["gp_weight"], supervised_loss=t["supervised_loss"],
+                supervised_weight=t["supervised_weight"], jit_compile=t["jit_compile"])
+    gan.build_optimizers()
+    return gan
+
+
+def _all_sum(strategy, values):
+    """Sum a small float64 vector over all workers (one collective; every worker calls it)."""
+    import tensorflow as tf
+
+    local = tf.constant(values, dtype=tf.float64)
+    per_replica = strategy.experimental_distribute_values_from_function(lambda _ctx: local)
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None).numpy()
+
+
+def validation_sums(gan, shard, batch_size: int):
+    """Local sums of squared errors (model, persistence) and the window count over a val shard."""
+    import numpy as np
+    import tensorflow as tf
+
+    errors = tf.function(gan.forecast_errors, reduce_retracing=True)
+    sums = np.zeros(3)
+    for batch in shard.iter_batches(batch_size=batch_size, batch_format="numpy"):
+        se, se_p = errors({k: tf.constant(batch[k]) for k in ("x", "last", "mu", "sd")},
+                          tf.constant(batch["y"]))
+        sums += [float(tf.reduce_sum(se)), float(tf.reduce_sum(se_p)), int(se.shape[0])]
+    return sums
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train worker: build the GAN under MWMS, resume if a checkpoint exists, train, report.
+
+    Args:
+        config: ``{"cfg": resolved config dict, "scaler": fitted scaler,
+            "steps_per_epoch": int}`` from the driver.
+    """
+    import keras
+    import numpy as np
+    import ray.train
+    import tensorflow as tf
+
+    from lstmgan_ray.checkpoint import restore_training_state, save_checkpoint
+
+    cfg, scaler, steps = config["cfg"], config["scaler"], int(config["steps_per_epoch"])
+    t = cfg["train"]
+    ctx = ray.train.get_context()
+    world, rank = ctx.get_world_size(), ctx.get_world_rank()
+    keras.utils.set_random_seed(t["seed"])
+    if t["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+    if t["mixed_precision"]:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    with strategy.scope():
+        gan = build_gan(cfg, scaler)
+        start_epoch = 0
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint:
+            with checkpoint.as_directory() as ckpt_dir:
+                start_epoch = restore_training_state(ckpt_dir, gan)
+            if rank == 0:
+                print(f"resuming after epoch {start_epoch} from {checkpoint.path}", flush=True)
+
+    local_batch = t["batch_size"] // world
+    train_shard = ray.train.get_dataset_shard("train")
+    val_shard = ray.train.get_dataset_shard("val")
+    for epoch in range(start_epoch, t["epochs"]):
+        tf_train = train_shard.to_tf(
+            feature_columns=["x"], label_columns="y", batch_size=local_batch, drop_last=True,
+            local_shuffle_buffer_size=t["shuffle_buffer"] or None,
+            local_shuffle_seed=(t["seed"] * 1000 + epoch) if t["shuffle_buffer"] else None)
+        started = time.perf_counter()
+        history = gan.fit(tf_train, epochs=1, steps_per_epoch=steps, verbose=0)
+        train_time = time.perf_counter() - started
+        logs = {k: float(v[-1]) for k, v in history.history.items()}
+        se, se_p, count = _all_sum(strategy, validation_sums(gan, val_shard, local_batch))
+        metrics = {
+            "epoch": epoch + 1,
+            "d_loss": logs["d_loss"], "g_loss": logs["g_loss"],
+            "g_adv_loss": logs["g_adv_loss"], "g_sup_loss": logs["g_sup_loss"],
+            "val_rmse": math.sqrt(se / count) if count else float("nan"),
+            "val_rmse_persistence": math.sqrt(se_p / count) if count else float("nan"),
+            "val_windows": int(count),
+            "windows_per_s": steps * t["batch_size"] / train_time,
+            "epoch_time_s": time.perf_counter() - started,
+        }
+        if not all(np.isfinite([metrics["d_loss"], metrics["g_loss"]])):
+            raise FloatingPointError(
+                f"non-finite loss in epoch {epoch + 1} (d_loss={metrics['d_loss']}, "
+                f"g_loss={metrics['g_loss']}); lower the learning rates or try loss=wgan-gp")
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = None
+            if rank == 0:
+                save_checkpoint(tmp, gan, scaler, cfg, epoch + 1, metrics)
+                ckpt = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=checkpoint_dir_name(epoch + 1))
+
+
+# -- driver side ----------------------------------------------------------------
+
+@dataclass
+class TrainingOutcome:
+    """What a finished run leaves: the best checkpoint, the run directory and the best metrics."""
+
+    best_checkpoint: str | None
+    run_dir: str
+    metrics: dict[str, Any] | None
+    history: list[dict[str, Any]]
+
+    def summary(self) -> dict[str, Any]:
+        return {"best_checkpoint": self.best_checkpoint, "run_dir": self.run_dir,
+                "metrics": self.metrics, "epochs_reported": len(self.history)}
+
+
+def resolve_storage_path(path: str) -> str:
+    """Ray wants an absolute local path or a URI."""
+    return path if "://" in path else os.path.abspath(os.path.expanduser(path))
+
+
+def default_run_name() -> str:
+    return time.strftime("lstmgan-%Y%m%d-%H%M%S", time.gmtime())
+
+
+def init_ray() -> None:
+    """Join RAY_ADDRESS's cluster if set, else start a local instance (quietly)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True,
+                 configure_logging=True, logging_level=logging.WARNING)
+
+
+def run_training(cfg: Config, *, resume_from: str | None = None, verbose: bool = True) -> TrainingOutcome:
+    """Validate, prepare data with Ray Data, train with a TensorflowTrainer, return the outcome.
+
+    Args:
+        cfg: the validated config; ``run.name`` is filled in when empty.
+        resume_from: a checkpoint directory to continue from (weights, optimizers, epoch).
+        verbose: print one progress line per epoch.
+    """
+    from lstmgan_ray.checkpoint import check_checkpoint_dir
+    from lstmgan_ray.data import DataError, prepare_datasets
+    from lstmgan_ray.validate import inspect_dataset
+
+    cfg = cfg.model_copy(deep=True)
+    if not cfg.run.name:
+        cfg.run.name = default_run_name()
+    if resume_from:
+        check_checkpoint_dir(resume_from)
+    info = inspect_dataset(cfg.data.model_dump())
+
+    init_ray()
+    import ray.train
+    from ray.data import ExecutionOptions
+    from ray.train.tensorflow import TensorflowTrainer
+
+    from lstmgan_ray.progress import ProgressCallback
+
+    if verbose:
+        print(f"preparing windows from {len(info.files)} file(s), {info.num_rows} rows, "
+              f"{len(info.features)} features", flush=True)
+    prepared = prepare_datasets(cfg.data.model_dump(), info.features, info.transforms, info.read_columns)
+    batch = cfg.train.batch_size
+    steps = prepared.counts["train"] // batch
+    if steps == 0:
+        raise DataError(f"{cfg.data.path}: {prepared.counts['train']} training windows, fewer than "
+                        f"one global batch ({batch}); lower train.batch_size or add data")
+    if prepared.counts["val"] < cfg.run.num_workers:
+        raise DataError(f"{cfg.data.path}: {prepared.counts['val']} validation windows, fewer than "
+                        f"the {cfg.run.num_workers} workers; adjust data.splits")
+    if verbose:
+        print(f"windows: train={prepared.counts['train']} val={prepared.counts['val']} "
+              f"test={prepared.counts['test']}; {steps} steps/epoch of {batch}", flush=True)
+
+    storage = resolve_storage_path(cfg.run.storage_path)
+    resolved = cfg.to_dict()
+    resolved["run"]["storage_path"] = storage
+    trainer = TensorflowTrainer(
+        train_loop_per_worker,
+        train_loop_config={"cfg": resolved, "scaler": prepared.scaler, "steps_per_epoch": steps},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=cfg.run.num_workers, use_gpu=cfg.run.use_gpu,
+            resources_per_worker={"CPU": cfg.run.cpus_per_worker, **({"GPU": 1} if cfg.run.use_gpu else {})}),
+        run_config=ray.train.RunConfig(
+            name=cfg.run.name, storage_path=storage,
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=cfg.run.keep_checkpoints, checkpoint_score_attribute="val_rmse",
+                checkpoint_score_order="min"),
+            failure_config=ray.train.FailureConfig(max_failures=cfg.run.max_failures),
+            callbacks=[ProgressCallback(os.path.join(storage, cfg.run.name), verbose=verbose)]),
+        datasets={"train": prepared.train, "val": prepared.val},
+        dataset_config=ray.train.DataConfig(
+            datasets_to_split=["train", "val"],
+            execution_options=ExecutionOptions(preserve_order=cfg.train.deterministic)),
+        resume_from_checkpoint=ray.train.Checkpoint(resume_from) if resume_from else None,
+    )
+    result = trainer.fit()
+    return outcome_from_result(result)
+
+
+def outcome_from_result(result) -> TrainingOutcome:
+    """Pick the best (lowest val_rmse) checkpoint of a Ray Train result."""
+    from lstmgan_ray.progress import read_history
+
+    best = None
+    for ckpt, metrics in result.best_checkpoints or []:
+        if best is None or metrics.get("val_rmse", math.inf) < best[1].get("val_rmse", math.inf):
+            best = (ckpt, metrics)
+    run_dir = result.path
+    history = read_history(run_dir)
+    if best is None:
+        return TrainingOutcome(None, run_dir, None, history)
+    metrics = {k: best[1][k] for k in best[1] if k in METRIC_KEYS or k == "val_windows"}
+    return TrainingOutcome(best[0].path, run_dir, metrics, history)
+
+
+def dumps_summary(outcome: TrainingOutcome) -> str:
+    return json.dumps(outcome.summary(), default=float)
