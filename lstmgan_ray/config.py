@@ -34,7 +34,7 @@ class DataConfig(_Section):
     features: list[str] | None = None  # None: every numeric column but the timestamp
     timestamp_column: str = "timestamp"
     series_column: str = "series_id"
-    input_dim: int = Field(10, ge=1, description="window length in steps")
+    input_dim: int = Field(3, ge=1, description="window length in steps (the design's reference shape)")
     output_dim: int = Field(1, ge=1, description="forecast horizon in steps")
     splits: tuple[float, float, float] = (0.7, 0.15, 0.15)
     # Prices are not stationary: the model sees per-step changes, scaled per series.

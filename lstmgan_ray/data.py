@@ -218,8 +218,25 @@ def read_bars(path: str, data_cfg: dict[str, Any], columns: list[str]):
     return ds
 
 
+def configure_ray_data(deterministic: bool = True) -> None:
+    """Driver-side Ray Data settings for the pipeline.
+
+    ``deterministic`` keeps block order stable through the group-by shuffles, so
+    that windows reach the workers in the same order in every run (a resumed run
+    then replays exactly the batches an unbroken one would see). Ray Data's
+    per-operator banners drown the per-epoch lines; keep warnings only.
+    """
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.execution_options.preserve_order = deterministic
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
 def prepare_datasets(data_cfg: dict[str, Any], features: list[str], transforms: dict[str, str],
-                     read_columns: list[str]) -> Prepared:
+                     read_columns: list[str], deterministic: bool = True) -> Prepared:
     """Run the pipeline; returns per-split Ray Datasets (materialised in the object store).
 
     Args:
@@ -227,7 +244,9 @@ def prepare_datasets(data_cfg: dict[str, Any], features: list[str], transforms: 
         features: resolved feature columns (target included).
         transforms: resolved per-column transform.
         read_columns: the columns to read from Parquet.
+        deterministic: keep window order identical from run to run.
     """
+    configure_ray_data(deterministic)
     spec = make_spec(data_cfg, features, transforms)
     bars = read_bars(data_cfg["path"], data_cfg, read_columns)
     sc = data_cfg["series_column"]

@@ -21,7 +21,7 @@ from lstmgan_ray.config import Config
 log = logging.getLogger(__name__)
 
 METRIC_KEYS = ("epoch", "d_loss", "g_loss", "g_adv_loss", "g_sup_loss", "val_rmse",
-               "val_rmse_persistence", "windows_per_s", "epoch_time_s")
+               "val_rmse_persistence", "val_windows", "windows_per_s", "data_wait_s", "epoch_time_s")
 
 
 def checkpoint_dir_name(epoch: int) -> str:
@@ -79,12 +79,55 @@ def validation_sums(gan, shard, batch_size: int):
     return sums
 
 
+def distributed_train_step(strategy, gan):
+    """One compiled global step: ``gan.train_step`` on every replica, gradients all-reduced.
+
+    A hand-written loop instead of ``gan.fit``: Keras 3's fit probes the first
+    batch with ``strategy.reduce`` on the whole (dict) batch, which fails with
+    more than one MWMS worker (keras-team/keras#20329); and Ray has already
+    sharded the data, so each worker's batch goes to its replica as it is.
+    """
+    import tensorflow as tf
+
+    @tf.function
+    def step(batch):
+        strategy.run(gan.train_step, args=(batch,))
+
+    return step
+
+
+def run_epoch(strategy, step_fn, gan, batches, steps: int):
+    """Run ``steps`` global steps over an iterable of this worker's NumPy batches.
+
+    Returns the epoch's loss means (synced over workers) and the seconds spent
+    waiting on data. The iterable is drained to its end afterwards, so that the
+    next epoch's Ray Data iteration starts at the beginning of the shard rather
+    than at the windows this epoch's ``steps`` left over.
+    """
+    import tensorflow as tf
+
+    for tracker in gan.metrics:
+        tracker.reset_state()
+    iterator = iter(batches)
+    waited = 0.0
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        batch = next(iterator)
+        waited += time.perf_counter() - t0
+        local = ({"x": tf.constant(batch["x"])}, tf.constant(batch["y"]))
+        step_fn(strategy.experimental_distribute_values_from_function(lambda _ctx, v=local: v))
+    for _ in iterator:
+        pass
+    logs = {m.name: float(m.result()) for m in gan.metrics[:4]}
+    return logs, waited
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train worker: build the GAN under MWMS, resume if a checkpoint exists, train, report.
 
     Args:
         config: ``{"cfg": resolved config dict, "scaler": fitted scaler,
-            "steps_per_epoch": int}`` from the driver.
+            "steps_per_epoch": int, "resume_from": checkpoint path or None}`` from the driver.
     """
     import keras
     import numpy as np
@@ -107,25 +150,27 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     with strategy.scope():
         gan = build_gan(cfg, scaler)
         start_epoch = 0
-        checkpoint = ray.train.get_checkpoint()
+        # This run's latest checkpoint (after a worker failure) wins over the user's --resume-from.
+        checkpoint = ray.train.get_checkpoint() or (
+            ray.train.Checkpoint(config["resume_from"]) if config.get("resume_from") else None)
         if checkpoint:
             with checkpoint.as_directory() as ckpt_dir:
                 start_epoch = restore_training_state(ckpt_dir, gan)
             if rank == 0:
                 print(f"resuming after epoch {start_epoch} from {checkpoint.path}", flush=True)
 
+    step_fn = distributed_train_step(strategy, gan)
     local_batch = t["batch_size"] // world
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
     for epoch in range(start_epoch, t["epochs"]):
-        tf_train = train_shard.to_tf(
-            feature_columns=["x"], label_columns="y", batch_size=local_batch, drop_last=True,
+        batches = train_shard.iter_batches(
+            batch_size=local_batch, batch_format="numpy", drop_last=True, prefetch_batches=2,
             local_shuffle_buffer_size=t["shuffle_buffer"] or None,
             local_shuffle_seed=(t["seed"] * 1000 + epoch) if t["shuffle_buffer"] else None)
         started = time.perf_counter()
-        history = gan.fit(tf_train, epochs=1, steps_per_epoch=steps, verbose=0)
+        logs, data_wait = run_epoch(strategy, step_fn, gan, batches, steps)
         train_time = time.perf_counter() - started
-        logs = {k: float(v[-1]) for k, v in history.history.items()}
         se, se_p, count = _all_sum(strategy, validation_sums(gan, val_shard, local_batch))
         metrics = {
             "epoch": epoch + 1,
@@ -135,6 +180,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "val_rmse_persistence": math.sqrt(se_p / count) if count else float("nan"),
             "val_windows": int(count),
             "windows_per_s": steps * t["batch_size"] / train_time,
+            "data_wait_s": data_wait,
             "epoch_time_s": time.perf_counter() - started,
         }
         if not all(np.isfinite([metrics["d_loss"], metrics["g_loss"]])):
@@ -200,6 +246,7 @@ def run_training(cfg: Config, *, resume_from: str | None = None, verbose: bool =
         cfg.run.name = default_run_name()
     if resume_from:
         check_checkpoint_dir(resume_from)
+        resume_from = resolve_storage_path(resume_from)
     info = inspect_dataset(cfg.data.model_dump())
 
     init_ray()
@@ -212,7 +259,8 @@ def run_training(cfg: Config, *, resume_from: str | None = None, verbose: bool =
     if verbose:
         print(f"preparing windows from {len(info.files)} file(s), {info.num_rows} rows, "
               f"{len(info.features)} features", flush=True)
-    prepared = prepare_datasets(cfg.data.model_dump(), info.features, info.transforms, info.read_columns)
+    prepared = prepare_datasets(cfg.data.model_dump(), info.features, info.transforms, info.read_columns,
+                                deterministic=cfg.train.deterministic)
     batch = cfg.train.batch_size
     steps = prepared.counts["train"] // batch
     if steps == 0:
@@ -230,7 +278,8 @@ def run_training(cfg: Config, *, resume_from: str | None = None, verbose: bool =
     resolved["run"]["storage_path"] = storage
     trainer = TensorflowTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": resolved, "scaler": prepared.scaler, "steps_per_epoch": steps},
+        train_loop_config={"cfg": resolved, "scaler": prepared.scaler, "steps_per_epoch": steps,
+                           "resume_from": resume_from},
         scaling_config=ray.train.ScalingConfig(
             num_workers=cfg.run.num_workers, use_gpu=cfg.run.use_gpu,
             resources_per_worker={"CPU": cfg.run.cpus_per_worker, **({"GPU": 1} if cfg.run.use_gpu else {})}),
@@ -245,7 +294,6 @@ def run_training(cfg: Config, *, resume_from: str | None = None, verbose: bool =
         dataset_config=ray.train.DataConfig(
             datasets_to_split=["train", "val"],
             execution_options=ExecutionOptions(preserve_order=cfg.train.deterministic)),
-        resume_from_checkpoint=ray.train.Checkpoint(resume_from) if resume_from else None,
     )
     result = trainer.fit()
     return outcome_from_result(result)
@@ -263,7 +311,7 @@ def outcome_from_result(result) -> TrainingOutcome:
     history = read_history(run_dir)
     if best is None:
         return TrainingOutcome(None, run_dir, None, history)
-    metrics = {k: best[1][k] for k in best[1] if k in METRIC_KEYS or k == "val_windows"}
+    metrics = {k: best[1][k] for k in best[1] if k in METRIC_KEYS}
     return TrainingOutcome(best[0].path, run_dir, metrics, history)
 
 

@@ -1,0 +1,90 @@
+"""Shared fixtures: small real Parquet datasets in tmp_path, a real local Ray, tiny configs."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+# Network shrunk through config only: the same code path as the reference design.
+TINY_MODEL = {
+    "generator_units": [8, 8], "generator_dense": [4], "noise_dim": 2,
+    "discriminator_filters": [4, 4], "discriminator_kernels": [3, 1], "discriminator_dense": [8, 8],
+}
+
+
+def tiny_config(data_path: str, storage_path: str, **sections) -> dict:
+    """A nested config dict for a fast run; ``sections`` update the defaults per section."""
+    cfg = {
+        "data": {"path": data_path, "input_dim": 4, "output_dim": 1},
+        "model": dict(TINY_MODEL),
+        "train": {"epochs": 2, "batch_size": 32, "shuffle_buffer": 64},
+        "run": {"storage_path": storage_path, "name": "tiny", "max_failures": 0},
+    }
+    for section, values in sections.items():
+        cfg[section].update(values)
+    return cfg
+
+
+def make_series(series_id: str, n: int, level: float, seed: int, start="2001-01-01") -> pd.DataFrame:
+    """A geometric random walk of daily OHLCV bars at ``level``."""
+    rng = np.random.default_rng(seed)
+    volume = rng.integers(1, 1000, n).astype(np.float64)
+    volume[::17] = 0.0  # zero-volume days: 'auto' must pick log1p_diff, not log returns
+    close = level * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    spread = np.abs(rng.normal(0, 0.005, n))
+    return pd.DataFrame({
+        "timestamp": pd.bdate_range(start, periods=n).astype("datetime64[us]"),
+        "series_id": series_id,
+        "open": close * (1 + rng.normal(0, 0.002, n)),
+        "high": close * (1 + spread),
+        "low": close * (1 - spread),
+        "close": close,
+        "volume": volume,
+    })
+
+
+SERIES = {"AAA": (53, 100.0, 1), "BBB": (53, 5000.0, 2), "CCC": (41, 20.0, 3)}
+
+
+def write_dataset(root, frames: list[pd.DataFrame], files: int = 3, seed: int = 0) -> str:
+    """Write the concatenated frames as ``files`` shards with rows shuffled across them.
+
+    Every series ends up spread over several files, in no particular order, so the
+    pipeline must group and sort before windowing.
+    """
+    os.makedirs(root, exist_ok=True)
+    df = pd.concat(frames, ignore_index=True)
+    order = np.random.default_rng(seed).permutation(len(df))
+    for i, idx in enumerate(np.array_split(order, files)):
+        pq.write_table(pa.Table.from_pandas(df.iloc[np.sort(idx)], preserve_index=False),
+                       os.path.join(root, f"part-{i}.parquet"))
+    return str(root)
+
+
+@pytest.fixture(scope="session")
+def bars_frames() -> list[pd.DataFrame]:
+    return [make_series(sid, n, level, seed) for sid, (n, level, seed) in SERIES.items()]
+
+
+@pytest.fixture(scope="session")
+def bars_dir(tmp_path_factory, bars_frames) -> str:
+    return write_dataset(tmp_path_factory.mktemp("bars"), bars_frames)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One real local Ray instance for the session (4 logical CPUs on the 2-core machine)."""
+    import ray
+
+    ray.init(num_cpus=4, include_dashboard=False, configure_logging=False,
+             log_to_driver=False, runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}})
+    yield ray
+    ray.shutdown()

@@ -1,0 +1,65 @@
+"""Config: defaults are the design, overrides are typed, mistakes name the key."""
+
+import pytest
+
+from lstmgan_ray.config import Config, ConfigError, load_config
+
+
+def test_defaults_are_the_reference_design():
+    cfg = Config()
+    assert cfg.model.generator_units == [1024, 512, 256, 128, 64]
+    assert cfg.model.generator_dense == [32, 16, 8]
+    assert cfg.model.recurrent_dropout == 0.3
+    assert cfg.model.discriminator_filters == [8, 16, 32, 64, 128]
+    assert cfg.model.noise_dim > 0 and cfg.train.supervised_weight > 0
+    assert cfg.train.n_critic == 1
+    assert Config.from_dict({"train": {"loss": "wgan-gp"}}).train.n_critic == 5
+
+
+def test_default_yaml_equals_code_defaults():
+    assert load_config("configs/default.yaml") == Config()
+
+
+def test_set_overrides_are_yaml_typed_and_flags_win(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: 3\n  batch_size: 64\n")
+    cfg = load_config(path, ["model.generator_units=[64,32]", "train.g_learning_rate=2e-4", "train.epochs=5"],
+                      **{"train.epochs": 7, "run.name": None})
+    assert cfg.model.generator_units == [64, 32]
+    assert cfg.train.g_learning_rate == 2e-4
+    assert cfg.train.batch_size == 64 and cfg.train.epochs == 7
+
+
+def test_roundtrip_through_dict():
+    cfg = load_config(None, ["data.splits=[0.8,0.1,0.1]"])
+    assert Config.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.batchsize=3", "did you mean 'batch_size'"),
+    ("trian.epochs=3", "did you mean 'train'"),
+    ("train.epochs=0", "train.epochs"),
+    ("train.epochs=many", "train.epochs"),
+    ("model.generator_units=[64,-1]", "generator_units"),
+    ("train.g_learning_rate=0", "train.g_learning_rate"),
+    ("data.input_dim=0", "data.input_dim"),
+    ("data.splits=[0.5,0.2,0.2]", "summing to 1"),
+    ("train.loss=hinge", "train.loss"),
+    ("epochs=3", "section.key"),
+])
+def test_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        load_config(None, [override])
+
+
+def test_batch_not_divisible_by_workers():
+    with pytest.raises(ConfigError, match="not divisible"):
+        load_config(None, ["train.batch_size=10", "run.num_workers=3"])
+
+
+def test_unknown_keys_in_yaml_all_reported(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epoch: 3\nmodle:\n  x: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "train.epoch" in str(err.value) and "'modle'" in str(err.value)
