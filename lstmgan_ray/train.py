@@ -225,7 +225,7 @@ def init_ray() -> None:
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True,
+        ray.init(address=os.environ.get("RAY_ADDRESS") or None, log_to_driver=True,
                  configure_logging=True, logging_level=logging.WARNING)
 
 
