@@ -220,13 +220,35 @@ def default_run_name() -> str:
     return time.strftime("lstmgan-%Y%m%d-%H%M%S", time.gmtime())
 
 
-def init_ray() -> None:
-    """Join RAY_ADDRESS's cluster if set, else start a local instance (quietly)."""
+def init_ray() -> bool:
+    """Join RAY_ADDRESS's cluster if set, else start a local instance; True if we started it."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS") or None, log_to_driver=True,
-                 configure_logging=True, logging_level=logging.WARNING)
+    if ray.is_initialized():
+        return False
+    address = os.environ.get("RAY_ADDRESS") or None
+    ray.init(address=address, log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
+    return address is None
+
+
+def check_local_resources(run) -> None:
+    """On a local instance nothing can add nodes: refuse a request it can never satisfy."""
+    import ray
+
+    from lstmgan_ray.config import ConfigError
+
+    have = ray.cluster_resources()
+    need_cpu = run.num_workers * run.cpus_per_worker
+    problems = []
+    if need_cpu > have.get("CPU", 0):
+        problems.append(f"run.num_workers={run.num_workers} x run.cpus_per_worker={run.cpus_per_worker} "
+                        f"needs {need_cpu:g} CPUs; this machine's Ray has {have.get('CPU', 0):g}")
+    if run.use_gpu and run.num_workers > have.get("GPU", 0):
+        problems.append(f"--use-gpu with {run.num_workers} worker(s) needs {run.num_workers} GPUs; "
+                        f"this machine's Ray has {have.get('GPU', 0):g}")
+    if problems:
+        raise ConfigError("not enough resources on the local Ray instance (no autoscaler can add "
+                          "more; set RAY_ADDRESS to use a cluster):\n  " + "\n  ".join(problems))
 
 
 def run_training(cfg: Config, *, resume_from: str | None = None, verbose: bool = True) -> TrainingOutcome:
@@ -249,7 +271,8 @@ def run_training(cfg: Config, *, resume_from: str | None = None, verbose: bool =
         resume_from = resolve_storage_path(resume_from)
     info = inspect_dataset(cfg.data.model_dump())
 
-    init_ray()
+    if init_ray():
+        check_local_resources(cfg.run)
     import ray.train
     from ray.data import ExecutionOptions
     from ray.train.tensorflow import TensorflowTrainer
