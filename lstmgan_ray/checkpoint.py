@@ -66,6 +66,42 @@ def check_checkpoint_dir(directory: str) -> None:
         raise CheckpointError(f"{directory}: not a checkpoint, missing {', '.join(missing)}")
 
 
+def verify_checkpoint(directory: str) -> None:
+    """Raise CheckpointError if files are missing, JSON is unreadable or a model file is truncated."""
+    import zipfile
+
+    check_checkpoint_dir(directory)
+    for name in (SCALER_FILE, CONFIG_FILE, STATE_FILE):
+        read_json(directory, name)
+    for name in (GENERATOR_FILE, DISCRIMINATOR_FILE, OPTIMIZER_FILE):
+        path = os.path.join(directory, name)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()
+        except (zipfile.BadZipFile, OSError) as err:
+            raise CheckpointError(f"{path}: damaged or truncated ({err})") from None
+        if bad is not None:
+            raise CheckpointError(f"{path}: damaged member {bad}")
+
+
+def check_compatible(directory: str, config: dict[str, Any], features: list[str]) -> None:
+    """Raise CheckpointError naming every way a checkpoint's network or features differ from a run's."""
+    saved = read_json(directory, CONFIG_FILE)
+    scaler = read_json(directory, SCALER_FILE)
+    problems = []
+    for key, value in config["model"].items():
+        if saved.get("model", {}).get(key) != value:
+            problems.append(f"model.{key} is {saved.get('model', {}).get(key)!r} in the checkpoint, {value!r} now")
+    for key in ("input_dim", "output_dim", "target", "target_transform"):
+        if saved.get("data", {}).get(key) != config["data"][key]:
+            problems.append(f"data.{key} is {saved.get('data', {}).get(key)!r} in the checkpoint, "
+                            f"{config['data'][key]!r} now")
+    if scaler.get("features") != features:
+        problems.append(f"features are {scaler.get('features')} in the checkpoint, {features} in the data")
+    if problems:
+        raise CheckpointError(f"{directory}: does not match this run:\n  " + "\n  ".join(problems))
+
+
 def read_json(directory: str, name: str) -> Any:
     path = os.path.join(directory, name)
     try:

@@ -257,7 +257,13 @@ def prepare_datasets(data_cfg: dict[str, Any], features: list[str], transforms: 
     if problems:
         raise DataError(f"{data_cfg['path']}: dataset problems:\n  " + "\n  ".join(problems))
     need = spec["input_dim"] + spec["output_dim"]
+    too_short = sorted(sid for sid, st in per_series.items() if st["rows"] < need)
+    if too_short:
+        log.warning("%d series shorter than one window plus horizon (%d steps), skipped: %s",
+                    len(too_short), need, ", ".join(too_short[:20]) + (" ..." if len(too_short) > 20 else ""))
     for sid, st in sorted(per_series.items()):
+        if sid in too_short:
+            continue
         if st["unsorted"]:
             log.warning("series %s: timestamps were not sorted; sorted them", sid)
         if st["constant"]:
@@ -273,6 +279,8 @@ def prepare_datasets(data_cfg: dict[str, Any], features: list[str], transforms: 
                                         batch_format="pandas").materialize()
               for name in SPLITS}
     counts = {name: ds.count() for name, ds in splits.items()}
+    if counts["test"] == 0:
+        log.warning("no test windows: every series' test split is shorter than %d steps", need)
     scaler = {"features": features, "target": data_cfg["target"], "target_index": spec["target_index"],
               "transforms": transforms, "series": per_series}
     return Prepared(splits["train"], splits["val"], splits["test"], scaler, counts)

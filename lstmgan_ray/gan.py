@@ -37,6 +37,28 @@ def next_values_to_prices(values: tf.Tensor, last: tf.Tensor, mu: tf.Tensor, sd:
     return raw
 
 
+NO_BAD_STEP = 2**31 - 1
+
+
+class FirstNonFiniteStep(keras.metrics.Metric):
+    """The first optimizer step (as seen by replica 0) whose losses were NaN or inf, else NO_BAD_STEP."""
+
+    def __init__(self, name="first_nonfinite_step", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.first = self.add_variable(shape=(), initializer=keras.initializers.Constant(NO_BAD_STEP),
+                                       dtype="int64", aggregation="only_first_replica", name="first")
+
+    def update_state(self, finite, step):
+        candidate = tf.where(finite, tf.constant(NO_BAD_STEP, tf.int64), tf.cast(step, tf.int64))
+        self.first.assign(tf.minimum(self.first, candidate))
+
+    def result(self):
+        return keras.ops.add(self.first, 0)  # a read, as Mean.result does; works on synced variables
+
+    def reset_state(self):
+        self.first.assign(NO_BAD_STEP)
+
+
 class LSTMGAN(keras.Model):
     """Conditional time-series GAN: G(window, noise) -> next values; D(past ++ next) -> logit.
 
@@ -64,6 +86,7 @@ class LSTMGAN(keras.Model):
         self.g_sup_tracker = keras.metrics.Mean(name="g_sup_loss")
         self.se_tracker = keras.metrics.Mean(name="mse")
         self.se_persist_tracker = keras.metrics.Mean(name="mse_persistence")
+        self.nonfinite_tracker = FirstNonFiniteStep()
         self.built = True  # both networks are built by their factories
 
     def compile(self, d_optimizer, g_optimizer, *, global_batch_size: int, loss: str = "gan",
@@ -96,7 +119,7 @@ class LSTMGAN(keras.Model):
     @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.g_adv_tracker,
-                self.g_sup_tracker, self.se_tracker, self.se_persist_tracker]
+                self.g_sup_tracker, self.se_tracker, self.se_persist_tracker, self.nonfinite_tracker]
 
     def build_optimizers(self) -> None:
         """Create optimizer slots now, so a checkpoint's state can be assigned before step one."""
@@ -152,6 +175,7 @@ class LSTMGAN(keras.Model):
         x = tf.cast(features["x"], tf.float32)
         real_next = tf.cast(real_next, tf.float32)
         real_seq = self._sequence(x, real_next)
+        step = tf.identity(self.g_optimizer.iterations)
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
         for k in range(self.n_critic - 1):
@@ -177,6 +201,8 @@ class LSTMGAN(keras.Model):
         self.g_loss_tracker.update_state(g_per)
         self.g_adv_tracker.update_state(adv)
         self.g_sup_tracker.update_state(sup)
+        finite = tf.reduce_all(tf.math.is_finite(d_per)) & tf.reduce_all(tf.math.is_finite(g_per))
+        self.nonfinite_tracker.update_state(finite, step)
         return {m.name: m.result() for m in self.metrics[:4]}
 
     def forecast_errors(self, features, real_next):

@@ -40,6 +40,9 @@ def read_history(run_dir: str) -> list[dict[str, Any]]:
 
 
 def format_epoch(m: dict[str, Any]) -> str:
+    if m.get("diverged_at_step"):
+        return (f"epoch {m['epoch']:>3}  DIVERGED at step {m['diverged_at_step']}: "
+                f"d_loss {m['d_loss']}  g_loss {m['g_loss']}")
     better = "<" if m["val_rmse"] < m["val_rmse_persistence"] else ">="
     return (f"epoch {m['epoch']:>3}  d_loss {m['d_loss']:.4f}  g_loss {m['g_loss']:.4f}  "
             f"val_rmse {m['val_rmse']:.4f} {better} persistence {m['val_rmse_persistence']:.4f}  "

@@ -24,6 +24,10 @@ METRIC_KEYS = ("epoch", "d_loss", "g_loss", "g_adv_loss", "g_sup_loss", "val_rms
                "val_rmse_persistence", "val_windows", "windows_per_s", "data_wait_s", "epoch_time_s")
 
 
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or inf; the run stopped without checkpointing the diverged state."""
+
+
 def checkpoint_dir_name(epoch: int) -> str:
     return f"checkpoint_epoch_{epoch:04d}"
 
@@ -106,8 +110,11 @@ def run_epoch(strategy, step_fn, gan, batches, steps: int):
     """
     import tensorflow as tf
 
+    from lstmgan_ray.gan import NO_BAD_STEP
+
     for tracker in gan.metrics:
         tracker.reset_state()
+    first_step = int(gan.g_optimizer.iterations.numpy())
     iterator = iter(batches)
     waited = 0.0
     for _ in range(steps):
@@ -119,6 +126,8 @@ def run_epoch(strategy, step_fn, gan, batches, steps: int):
     for _ in iterator:
         pass
     logs = {m.name: float(m.result()) for m in gan.metrics[:4]}
+    bad = int(gan.nonfinite_tracker.result())
+    logs["first_nonfinite_step"] = None if bad == NO_BAD_STEP else bad - first_step + 1
     return logs, waited
 
 
@@ -183,10 +192,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "data_wait_s": data_wait,
             "epoch_time_s": time.perf_counter() - started,
         }
-        if not all(np.isfinite([metrics["d_loss"], metrics["g_loss"]])):
-            raise FloatingPointError(
-                f"non-finite loss in epoch {epoch + 1} (d_loss={metrics['d_loss']}, "
-                f"g_loss={metrics['g_loss']}); lower the learning rates or try loss=wgan-gp")
+        if logs["first_nonfinite_step"] is not None or not np.isfinite(metrics["val_rmse"]):
+            # Every worker sees the same synced values, so all stop here together. Reported
+            # without a checkpoint: a diverged state never becomes "best" or "latest".
+            metrics["diverged_at_step"] = logs["first_nonfinite_step"] or steps
+            ray.train.report(metrics)
+            return
         with tempfile.TemporaryDirectory() as tmp:
             ckpt = None
             if rank == 0:
@@ -259,17 +270,18 @@ def run_training(cfg: Config, *, resume_from: str | None = None, verbose: bool =
         resume_from: a checkpoint directory to continue from (weights, optimizers, epoch).
         verbose: print one progress line per epoch.
     """
-    from lstmgan_ray.checkpoint import check_checkpoint_dir
+    from lstmgan_ray.checkpoint import check_compatible, verify_checkpoint
     from lstmgan_ray.data import DataError, prepare_datasets
     from lstmgan_ray.validate import inspect_dataset
 
     cfg = cfg.model_copy(deep=True)
     if not cfg.run.name:
         cfg.run.name = default_run_name()
-    if resume_from:
-        check_checkpoint_dir(resume_from)
-        resume_from = resolve_storage_path(resume_from)
     info = inspect_dataset(cfg.data.model_dump())
+    if resume_from:
+        resume_from = resolve_storage_path(resume_from)
+        verify_checkpoint(resume_from)
+        check_compatible(resume_from, cfg.to_dict(), info.features)
 
     if init_ray():
         check_local_resources(cfg.run)
@@ -319,7 +331,16 @@ def run_training(cfg: Config, *, resume_from: str | None = None, verbose: bool =
             execution_options=ExecutionOptions(preserve_order=cfg.train.deterministic)),
     )
     result = trainer.fit()
-    return outcome_from_result(result)
+    outcome = outcome_from_result(result)
+    diverged = [h for h in outcome.history if h.get("diverged_at_step")]
+    if diverged:
+        h = diverged[-1]
+        raise TrainingDiverged(
+            f"non-finite loss in epoch {h['epoch']} at step {h['diverged_at_step']} of {steps} "
+            f"(d_loss={h['d_loss']}, g_loss={h['g_loss']}); training stopped. Lower "
+            f"train.g_learning_rate/train.d_learning_rate or try train.loss=wgan-gp. "
+            f"Best checkpoint before it: {outcome.best_checkpoint}")
+    return outcome
 
 
 def outcome_from_result(result) -> TrainingOutcome:

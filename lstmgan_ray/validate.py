@@ -28,16 +28,19 @@ class DatasetInfo:
 
 
 def _filesystem(path: str):
+    """(filesystem, path inside it) for a local path or a URI pyarrow can open."""
+    import os
+
     import pyarrow.fs as pafs
 
+    if "://" not in path:
+        return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(path))
+    scheme = path.split("://", 1)[0]
     try:
         return pafs.FileSystem.from_uri(path)
-    except (pa.ArrowInvalid, ValueError):
-        import os
-
-        return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(path))
-    except (pa.ArrowNotImplementedError, ImportError) as err:
-        raise DataError(f"{path}: no filesystem for this URI is installed ({err})") from None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ImportError) as err:
+        raise DataError(f"{path}: no filesystem for {scheme}:// is available here "
+                        f"({str(err).splitlines()[0]})") from None
 
 
 def list_parquet_files(path: str) -> tuple[object, list[str]]:

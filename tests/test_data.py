@@ -125,3 +125,54 @@ def test_transform_column(transform):
     expected = {"log_return": np.log([2.0, 2.0]), "log1p_diff": np.log([3 / 2, 5 / 3]),
                 "diff": [1.0, 2.0], "none": [2.0, 4.0]}[transform]
     np.testing.assert_allclose(got[1:], expected)
+
+
+# -- property-based: random small valid series, pure per-series functions (no Ray) -----------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from lstmgan_ray.data import make_spec, series_stats, series_windows, value_problems  # noqa: E402
+
+
+@st.composite
+def small_series(draw):
+    n = draw(st.integers(min_value=8, max_value=80))
+    T = draw(st.integers(min_value=1, max_value=6))
+    H = draw(st.integers(min_value=1, max_value=3))
+    train = draw(st.floats(min_value=0.3, max_value=0.9))
+    val = draw(st.floats(min_value=0.0, max_value=1.0 - train))
+    seed = draw(st.integers(min_value=0, max_value=10_000))
+    frame = make_series("S", n, draw(st.floats(min_value=0.5, max_value=1e5)), seed)
+    frame = frame.sample(frac=1.0, random_state=seed)  # any row order
+    return frame, T, H, (train, val, 1.0 - train - val)
+
+
+@settings(max_examples=60, deadline=None)
+@given(small_series())
+def test_windows_invariants_on_random_valid_series(case):
+    frame, T, H, fractions = case
+    data_cfg = {"timestamp_column": "timestamp", "series_column": "series_id", "target": "close",
+                "input_dim": T, "output_dim": H, "splits": fractions, "nan_policy": "error"}
+    features = ["open", "high", "low", "close", "volume"]
+    transforms = {c: "log_return" for c in features[:4]} | {"volume": "log1p_diff"}
+    spec = make_spec(data_cfg, features, transforms)
+    problems, _ = value_problems(frame, spec)
+    assert problems == []  # validation accepts every valid series
+    stats = series_stats(frame, spec)
+    assert stats["n_train"] + stats["n_val"] + stats["n_test"] == len(frame) - 1
+    out = series_windows(frame, spec, stats)
+    times = np.sort(frame["timestamp"].to_numpy())[1:]
+    bounds = np.cumsum([0, stats["n_train"], stats["n_val"], stats["n_test"]])
+    for name, lo, hi in zip(("train", "val", "test"), bounds[:-1], bounds[1:]):
+        mask = out["split"] == name
+        assert mask.sum() == max(0, (hi - lo) - T - H + 1)
+        if mask.any():
+            # The first target step lies T steps into the split, and the horizon ends inside it.
+            ts = out["timestamp"][mask]
+            assert ts.min() >= times[lo + T] and ts.max() <= times[hi - H]
+    assert out["x"].shape[1:] == (T, len(features)) and out["y"].shape[1:] == (H,)
+    # x's target channel and y are one sequence: each window's y continues its own x.
+    if out["x"].shape[0] > 1 and H == 1:
+        same = out["split"][1:] == out["split"][:-1]
+        np.testing.assert_allclose(out["x"][1:, -1, 3][same], out["y"][:-1, 0][same], rtol=1e-6)
+    assert np.isfinite(out["x"]).all() and np.isfinite(out["y"]).all()
