@@ -236,7 +236,8 @@ def configure_ray_data(deterministic: bool = True) -> None:
 
 
 def prepare_datasets(data_cfg: dict[str, Any], features: list[str], transforms: dict[str, str],
-                     read_columns: list[str], deterministic: bool = True) -> Prepared:
+                     read_columns: list[str], deterministic: bool = True,
+                     num_partitions: int | None = None) -> Prepared:
     """Run the pipeline; returns per-split Ray Datasets (materialised in the object store).
 
     Args:
@@ -245,13 +246,19 @@ def prepare_datasets(data_cfg: dict[str, Any], features: list[str], transforms: 
         transforms: resolved per-column transform.
         read_columns: the columns to read from Parquet.
         deterministic: keep window order identical from run to run.
+        num_partitions: group-by shuffle partitions; default one per CPU in the cluster
+            (Ray's own default starts ~200 aggregators, which costs tens of seconds on a laptop).
     """
     configure_ray_data(deterministic)
     spec = make_spec(data_cfg, features, transforms)
     bars = read_bars(data_cfg["path"], data_cfg, read_columns)
     sc = data_cfg["series_column"]
-    stats_rows = bars.groupby(sc).map_groups(_stats_udf, fn_kwargs={"spec": spec},
-                                            batch_format="pandas").take_all()
+    if num_partitions is None:
+        import ray
+
+        num_partitions = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    stats_rows = bars.groupby(sc, num_partitions=num_partitions).map_groups(
+        _stats_udf, fn_kwargs={"spec": spec}, batch_format="pandas").take_all()
     per_series = {row["series_id"]: json.loads(row["stats"]) for row in stats_rows}
     problems = [f"series {sid}: {p}" for sid, st in sorted(per_series.items()) for p in st["problems"]]
     if problems:
@@ -272,7 +279,7 @@ def prepare_datasets(data_cfg: dict[str, Any], features: list[str], transforms: 
         if st["n_train"] < need:
             log.warning("series %s: %d training rows, fewer than one window needs (%d); "
                         "it contributes no training windows", sid, st["n_train"], need)
-    windows = bars.groupby(sc).map_groups(
+    windows = bars.groupby(sc, num_partitions=num_partitions).map_groups(
         _windows_udf, fn_kwargs={"spec": spec, "scaler_series": per_series},
         batch_format="pandas").materialize()
     splits = {name: windows.map_batches(_only_split, fn_kwargs={"name": name},
