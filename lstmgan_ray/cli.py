@@ -65,6 +65,10 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--use-gpu", action="store_true", default=None, help="one GPU per worker")
     parser.add_argument("--batch-size", type=int, help="GLOBAL batch size (train.batch_size)")
     parser.add_argument("--resume-from", help="checkpoint directory to continue training from")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run already at STORAGE_PATH/NAME from its latest checkpoint")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete what is at STORAGE_PATH/NAME and start over")
     return parser
 
 
@@ -74,7 +78,7 @@ def _train(args: argparse.Namespace) -> int:
                          "train.batch_size": args.batch_size})
     from lstmgan_ray.train import dumps_summary, run_training
 
-    outcome = run_training(cfg, resume_from=args.resume_from)
+    outcome = run_training(cfg, resume_from=args.resume_from, resume=args.resume, overwrite=args.overwrite)
     print(f"best checkpoint: {outcome.best_checkpoint}", flush=True)
     print(dumps_summary(outcome), flush=True)
     return 0 if outcome.best_checkpoint else EXIT_FAILED

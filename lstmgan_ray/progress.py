@@ -16,21 +16,15 @@ from typing import Any
 
 from ray.train import UserCallback
 
+from lstmgan_ray.validate import filesystem_for
+
 HISTORY_FILE = "metrics.jsonl"
 CSV_FILE = "metrics.csv"
 
 
-def _fs(run_dir: str):
-    import pyarrow.fs as pafs
-
-    if "://" in run_dir:
-        return pafs.FileSystem.from_uri(run_dir)
-    return pafs.LocalFileSystem(), run_dir
-
-
 def read_history(run_dir: str) -> list[dict[str, Any]]:
     """The per-epoch metrics a run has reported so far (empty if none)."""
-    fs, root = _fs(run_dir)
+    fs, root = filesystem_for(run_dir)
     try:
         with fs.open_input_stream(f"{root}/{HISTORY_FILE}") as fh:
             text = fh.read().decode()
@@ -66,7 +60,7 @@ class ProgressCallback(UserCallback):
         self._tensorboard(m)
 
     def _write(self, history: list[dict[str, Any]]) -> None:
-        fs, root = _fs(self.run_dir)
+        fs, root = filesystem_for(self.run_dir)
         fs.create_dir(root, recursive=True)
         keys = list(dict.fromkeys(k for h in history for k in h))
         text = io.StringIO()

@@ -262,12 +262,41 @@ def check_local_resources(run) -> None:
                           "more; set RAY_ADDRESS to use a cluster):\n  " + "\n  ".join(problems))
 
 
-def run_training(cfg: Config, *, resume_from: str | None = None, verbose: bool = True) -> TrainingOutcome:
+def claim_run_dir(run_dir: str, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to start over an existing run unless told to continue it or replace it.
+
+    Ray Train would silently continue a run found at the same storage path and
+    name; users must say which they mean, so nothing written before is lost by accident.
+    """
+    import pyarrow.fs as pafs
+
+    from lstmgan_ray.config import ConfigError
+    from lstmgan_ray.validate import filesystem_for
+
+    fs, path = filesystem_for(run_dir)
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return
+    entries = fs.get_file_info(pafs.FileSelector(path, recursive=False))
+    if not entries or resume:
+        return
+    if overwrite:
+        fs.delete_dir(path)
+        return
+    checkpoints = sorted(e.base_name for e in entries if e.base_name.startswith("checkpoint_"))
+    latest = f" (latest {checkpoints[-1]})" if checkpoints else ""
+    raise ConfigError(f"{run_dir} already holds a run{latest}: pass --resume to continue it from its "
+                      f"latest checkpoint, --overwrite to delete it and start over, or another --name")
+
+
+def run_training(cfg: Config, *, resume_from: str | None = None, resume: bool = False,
+                 overwrite: bool = False, verbose: bool = True) -> TrainingOutcome:
     """Validate, prepare data with Ray Data, train with a TensorflowTrainer, return the outcome.
 
     Args:
         cfg: the validated config; ``run.name`` is filled in when empty.
         resume_from: a checkpoint directory to continue from (weights, optimizers, epoch).
+        resume: continue the run already at ``<storage_path>/<name>`` from its latest checkpoint.
+        overwrite: delete what is at ``<storage_path>/<name>`` and start over.
         verbose: print one progress line per epoch.
     """
     from lstmgan_ray.checkpoint import check_compatible, verify_checkpoint
@@ -277,11 +306,13 @@ def run_training(cfg: Config, *, resume_from: str | None = None, verbose: bool =
     cfg = cfg.model_copy(deep=True)
     if not cfg.run.name:
         cfg.run.name = default_run_name()
+    storage = resolve_storage_path(cfg.run.storage_path)
     info = inspect_dataset(cfg.data.model_dump())
     if resume_from:
         resume_from = resolve_storage_path(resume_from)
         verify_checkpoint(resume_from)
         check_compatible(resume_from, cfg.to_dict(), info.features)
+    claim_run_dir(f"{storage}/{cfg.run.name}", resume=resume, overwrite=overwrite)
 
     if init_ray():
         check_local_resources(cfg.run)
@@ -308,7 +339,6 @@ def run_training(cfg: Config, *, resume_from: str | None = None, verbose: bool =
         print(f"windows: train={prepared.counts['train']} val={prepared.counts['val']} "
               f"test={prepared.counts['test']}; {steps} steps/epoch of {batch}", flush=True)
 
-    storage = resolve_storage_path(cfg.run.storage_path)
     resolved = cfg.to_dict()
     resolved["run"]["storage_path"] = storage
     trainer = TensorflowTrainer(

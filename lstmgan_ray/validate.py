@@ -27,7 +27,7 @@ class DatasetInfo:
     num_rows: int
 
 
-def _filesystem(path: str):
+def filesystem_for(path: str):
     """(filesystem, path inside it) for a local path or a URI pyarrow can open."""
     import os
 
@@ -47,7 +47,7 @@ def list_parquet_files(path: str) -> tuple[object, list[str]]:
     """The Parquet files at ``path`` (a file or a directory, local or URI), sorted."""
     import pyarrow.fs as pafs
 
-    fs, root = _filesystem(path)
+    fs, root = filesystem_for(path)
     try:
         info = fs.get_file_info(root)
     except OSError as err:

@@ -53,6 +53,15 @@ def test_train_cli_two_workers_on_multifile_parquet(bars_dir, tmp_path):
         saved = json.load(fh)
     assert saved["run"]["num_workers"] == 2 and saved["model"]["generator_units"] == [8, 8]
 
+    # The user restarts the same run for one more epoch: it continues, it does not start over.
+    proc = run_job("train.py", "--data", bars_dir, "--num-workers", "2", "--batch-size", "16",
+                   "--epochs", "3", "--storage-path", str(storage), "--name", "cli", "--resume",
+                   *[a for s in TINY_SETS for a in ("--set", s)])
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert "epoch   3" in proc.stdout and "epoch   1 " not in proc.stdout
+    assert list(pd.read_csv(storage / "cli" / "metrics.csv")["epoch"]) == [1, 2, 3]
+    assert last_json(proc.stdout)["epochs_reported"] == 3
+
 
 def test_train_cli_rejects_bad_override_fast_without_traceback(tmp_path):
     proc = run_job("train.py", "--set", "train.batchsize=3", "--storage-path", str(tmp_path))

@@ -216,3 +216,14 @@ def test_diverging_run_stops_with_epoch_and_step_and_keeps_no_bad_checkpoint(bar
     assert not [d for d in os.listdir(run_dir) if d.startswith("checkpoint_")]
     history = pd.read_csv(run_dir / "metrics.csv")
     assert list(history["epoch"]) == [1] and history["diverged_at_step"].iloc[0] == 2
+
+
+def test_existing_run_is_refused_without_resume_or_overwrite(tmp_path, storage):
+    data = write_dataset(tmp_path / "d", frames(), files=2)
+    before = tree_digest(storage)
+    proc = run_job("train.py", "--data", data, *SETS, "--storage-path", str(storage), "--name", "earlier",
+                   timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "already holds a run (latest checkpoint_epoch_0001): pass --resume" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.elapsed < 30
+    assert tree_digest(storage) == before
