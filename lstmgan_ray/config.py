@@ -97,8 +97,6 @@ class TrainConfig(_Section):
     shuffle_buffer: int = Field(1024, ge=0, description="local shuffle buffer in windows; 0 disables")
     seed: int = 0
     deterministic: bool = True
-    jit_compile: bool = False
-    mixed_precision: bool = False
 
     @model_validator(mode="after")
     def _resolve_n_critic(self) -> "TrainConfig":

@@ -91,7 +91,7 @@ class LSTMGAN(keras.Model):
 
     def compile(self, d_optimizer, g_optimizer, *, global_batch_size: int, loss: str = "gan",
                 n_critic: int = 1, gp_weight: float = 10.0, supervised_loss: str = "l1",
-                supervised_weight: float = 1.0, jit_compile: bool = False):
+                supervised_weight: float = 1.0):
         """Set optimizers and loss settings.
 
         Args:
@@ -103,7 +103,7 @@ class LSTMGAN(keras.Model):
             supervised_loss, supervised_weight: L1/L2 pull of generated towards
                 real next values, added to the generator's adversarial loss.
         """
-        super().compile(jit_compile=jit_compile)
+        super().compile()
         if loss not in L.LOSSES:
             raise ValueError(f"unknown loss {loss!r}; use one of {sorted(L.LOSSES)}")
         self.d_optimizer = d_optimizer

@@ -49,13 +49,12 @@ def build_gan(cfg: dict[str, Any], scaler: dict[str, Any]):
                   seed=t["seed"])
 
     def adam(lr):
-        opt = keras.optimizers.Adam(learning_rate=lr, beta_1=t["beta_1"], beta_2=t["beta_2"])
-        return keras.optimizers.LossScaleOptimizer(opt) if t["mixed_precision"] else opt
+        return keras.optimizers.Adam(learning_rate=lr, beta_1=t["beta_1"], beta_2=t["beta_2"])
 
     gan.compile(adam(t["d_learning_rate"]), adam(t["g_learning_rate"]),
                 global_batch_size=t["batch_size"], loss=t["loss"], n_critic=t["n_critic"],
                 gp_weight=t["gp_weight"], supervised_loss=t["supervised_loss"],
-                supervised_weight=t["supervised_weight"], jit_compile=t["jit_compile"])
+                supervised_weight=t["supervised_weight"])
     gan.build_optimizers()
     return gan
 
@@ -152,8 +151,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     keras.utils.set_random_seed(t["seed"])
     if t["deterministic"]:
         tf.config.experimental.enable_op_determinism()
-    if t["mixed_precision"]:
-        keras.mixed_precision.set_global_policy("mixed_float16")
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     with strategy.scope():
