@@ -69,8 +69,10 @@ class ProgressCallback(UserCallback):
         writer.writerows(history)
         for name, body in ((HISTORY_FILE, "".join(json.dumps(h) + "\n" for h in history)),
                            (CSV_FILE, text.getvalue())):
-            with fs.open_output_stream(f"{root}/{name}") as fh:
+            # Write aside, then move over: a crash mid-write never leaves a torn file.
+            with fs.open_output_stream(f"{root}/.{name}.tmp") as fh:
                 fh.write(body.encode())
+            fs.move(f"{root}/.{name}.tmp", f"{root}/{name}")
 
     def _tensorboard(self, m: dict[str, Any]) -> None:
         if "://" in self.run_dir:

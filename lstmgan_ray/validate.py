@@ -7,6 +7,7 @@ the resolved features, transforms and columns to read.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -29,8 +30,6 @@ class DatasetInfo:
 
 def filesystem_for(path: str):
     """(filesystem, path inside it) for a local path or a URI pyarrow can open."""
-    import os
-
     import pyarrow.fs as pafs
 
     if "://" not in path:
@@ -56,12 +55,18 @@ def list_parquet_files(path: str) -> tuple[object, list[str]]:
         raise DataError(f"{path}: no such file or directory")
     if info.type == pafs.FileType.File:
         return fs, [root]
-    try:
-        entries = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-    except OSError as err:
-        raise DataError(f"{path}: cannot be listed ({err})") from None
-    files = sorted(e.path for e in entries if e.type == pafs.FileType.File
-                   and not e.base_name.startswith((".", "_")))
+    if isinstance(fs, pafs.LocalFileSystem):
+        # os.walk, not a FileSelector: pyarrow silently skips broken links, and a dataset
+        # silently missing a shard is worse than an error naming it.
+        files = sorted(os.path.join(d, n) for d, _, names in os.walk(root) for n in names
+                       if not n.startswith((".", "_")))
+    else:
+        try:
+            entries = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+        except OSError as err:
+            raise DataError(f"{path}: cannot be listed ({err})") from None
+        files = sorted(e.path for e in entries if e.type == pafs.FileType.File
+                       and not e.base_name.startswith((".", "_")))
     if not files:
         raise DataError(f"{path}: the directory holds no Parquet files")
     return fs, files

@@ -176,3 +176,40 @@ def test_windows_invariants_on_random_valid_series(case):
         same = out["split"][1:] == out["split"][:-1]
         np.testing.assert_allclose(out["x"][1:, -1, 3][same], out["y"][:-1, 0][same], rtol=1e-6)
     assert np.isfinite(out["x"]).all() and np.isfinite(out["y"]).all()
+
+
+# -- value policies and warnings, on the pure per-series functions --------------------------------
+
+def _spec(nan_policy="error", T=3, H=1):
+    data_cfg = {"timestamp_column": "timestamp", "series_column": "series_id", "target": "close",
+                "input_dim": T, "output_dim": H, "splits": (0.7, 0.15, 0.15), "nan_policy": nan_policy}
+    features = ["open", "close", "volume"]
+    return make_spec(data_cfg, features, {"open": "diff", "close": "log_return", "volume": "log1p_diff"})
+
+
+def test_nan_policies_error_ffill_drop():
+    frame = make_series("S", 40, 10.0, 4)[["timestamp", "series_id", "open", "close", "volume"]]
+    frame.loc[7, "close"] = np.nan
+    problems, _ = value_problems(frame, _spec("error"))
+    assert problems and "column 'close': 1 NaN/inf value(s), first at" in problems[0]
+    assert value_problems(frame, _spec("ffill"))[0] == []
+    filled = series_stats(frame, _spec("ffill"))
+    dropped = series_stats(frame, _spec("drop"))
+    assert filled["rows"] == 39 and dropped["rows"] == 38  # ffill keeps the row, drop loses it
+    assert np.isfinite(filled["mean"]).all() and np.isfinite(dropped["mean"]).all()
+
+
+def test_constant_feature_and_unsorted_are_flagged_not_fatal():
+    frame = make_series("S", 40, 10.0, 5)[["timestamp", "series_id", "open", "close", "volume"]]
+    frame["open"] = 3.0  # constant: its std would be 0
+    stats = series_stats(frame.iloc[::-1], _spec())
+    assert stats["constant"] == ["open"] and stats["unsorted"] is True and stats["problems"] == []
+    out = series_windows(frame, _spec(), stats)
+    assert np.isfinite(out["x"]).all()
+
+
+def test_series_too_short_for_a_window_yields_none():
+    frame = make_series("S", 4, 10.0, 6)[["timestamp", "series_id", "open", "close", "volume"]]
+    spec = _spec(T=3, H=1)
+    out = series_windows(frame, spec, series_stats(frame, spec))
+    assert len(out["x"]) == 0 and out["x"].shape[1:] == (3, 3)

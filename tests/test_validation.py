@@ -70,6 +70,9 @@ def bad_dataset(kind: str, root) -> list[str]:
         with open(os.path.join(good, "zz-bad.parquet"), "wb") as fh:
             fh.write(b"this is not parquet")
         return ["--data", good]
+    if kind == "unreadable":
+        os.symlink(os.path.join(root, "gone.parquet"), os.path.join(good, "zz-link.parquet"))
+        return ["--data", good]
     if kind == "no-filesystem":
         return ["--data", "foo://bucket/bars/"]
     if kind == "target-missing":
@@ -102,6 +105,7 @@ FAST_CASES = [
     ("missing", [], "no such file or directory"),
     ("empty", [], "holds no Parquet files"),
     ("corrupt", [], "zz-bad.parquet: not a readable Parquet file"),
+    ("unreadable", [], "zz-link.parquet: not a readable Parquet file"),
     ("no-filesystem", [], "no filesystem for foo://"),
     ("target-missing", [], "missing column(s) 'price'"),
     ("non-numeric", [], "feature column 'sector' is"),
