@@ -8,7 +8,6 @@ The last stdout line of every job is one JSON object.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 
@@ -85,17 +84,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0 if outcome.best_checkpoint else EXIT_FAILED
 
 
-def quiet_tensorflow() -> None:
-    """TensorFlow's C++ INFO banners (oneDNN, CUDA probing) bury the progress lines.
-
-    Set before TensorFlow loads; a local Ray instance started from this process
-    passes it on to its workers. An explicit TF_CPP_MIN_LOG_LEVEL wins.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 def train_main(argv: list[str] | None = None) -> int:
     """``jobs/train.py`` and ``lstmgan-train``."""
-    quiet_tensorflow()
     args = train_parser().parse_args(argv)
     return run_guarded(_train, args)
