@@ -173,10 +173,6 @@ class Prepared:
     scaler: dict[str, Any]
     counts: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def feature_size(self) -> int:
-        return len(self.scaler["features"])
-
 
 def make_spec(data_cfg: dict[str, Any], features: list[str], transforms: dict[str, str]) -> dict[str, Any]:
     """The plain dict every Ray task receives: just what the per-series functions need."""
