@@ -17,14 +17,17 @@ EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+def add_common_arguments(parser: argparse.ArgumentParser, *,
+                         config_help: str = "YAML config file (default: the reference design)",
+                         epochs_help: str = "training epochs (train.epochs)",
+                         name_help: str = "run name (run.name)") -> None:
     """Flags every job shares: config file, data, overrides and run placement."""
-    parser.add_argument("--config", help="YAML config file (default: the reference design)")
+    parser.add_argument("--config", help=config_help)
     parser.add_argument("--data", help="Parquet file, directory or URI (data.path)")
     parser.add_argument("--target", help="target column (data.target, default close)")
-    parser.add_argument("--epochs", type=int, help="training epochs (train.epochs)")
+    parser.add_argument("--epochs", type=int, help=epochs_help)
     parser.add_argument("--storage-path", help="local directory or URI for runs (run.storage_path)")
-    parser.add_argument("--name", help="run name (run.name)")
+    parser.add_argument("--name", help=name_help)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config key; YAML-typed value; repeatable")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
@@ -65,11 +68,15 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--use-gpu", action="store_true", default=None, help="one GPU per worker")
     parser.add_argument("--batch-size", type=int, help="GLOBAL batch size (train.batch_size)")
     parser.add_argument("--resume-from", help="checkpoint directory to continue training from")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run already at STORAGE_PATH/NAME from its latest checkpoint")
+    add_resume_arguments(parser, "the run already at STORAGE_PATH/NAME from its latest checkpoint")
+    return parser
+
+
+def add_resume_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--resume`` / ``--overwrite``: what to do with something already at STORAGE_PATH/NAME."""
+    parser.add_argument("--resume", action="store_true", help=f"continue {what}")
     parser.add_argument("--overwrite", action="store_true",
                         help="delete what is at STORAGE_PATH/NAME and start over")
-    return parser
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -88,3 +95,47 @@ def train_main(argv: list[str] | None = None) -> int:
     """``jobs/train.py`` and ``lstmgan-train``."""
     args = train_parser().parse_args(argv)
     return run_guarded(_train, args)
+
+
+def tune_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstmgan-tune",
+        description="Sweep hyperparameters with Ray Tune; every trial is a Ray Train run of the GAN.")
+    add_common_arguments(parser, config_help="sweep file: base config, search_space, tune settings "
+                                             "(default: configs/sweep.yaml)",
+                         epochs_help="per-trial maximum epochs (train.epochs)",
+                         name_help="sweep name; the sweep lives at STORAGE_PATH/NAME (default sweep-<UTC time>)")
+    parser.add_argument("--num-samples", type=int, help="trials to sample (tune.num_samples; x grid points)")
+    parser.add_argument("--max-concurrent-trials", type=int, help="trials at once (tune.max_concurrent_trials)")
+    parser.add_argument("--search-alg", choices=["random", "optuna"], help="tune.search_alg")
+    parser.add_argument("--num-workers", type=int, help="Ray Train workers per trial (run.num_workers)")
+    parser.add_argument("--cpus-per-worker", type=float, help="CPUs per worker (run.cpus_per_worker)")
+    parser.add_argument("--gpus-per-worker", type=float, help="GPUs per worker with --use-gpu (run.gpus_per_worker)")
+    parser.add_argument("--use-gpu", action="store_true", default=None, help="GPU workers")
+    add_resume_arguments(parser, "the interrupted sweep at STORAGE_PATH/NAME (re-running it does too)")
+    return parser
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from lstmgan_ray.sweep import default_sweep_file, load_sweep
+
+    flags = common_flags(args)
+    name = flags.pop("run.name")
+    spec = load_sweep(args.config or default_sweep_file(), args.overrides, **flags,
+                      **{"run.num_workers": args.num_workers, "run.cpus_per_worker": args.cpus_per_worker,
+                         "run.gpus_per_worker": args.gpus_per_worker, "run.use_gpu": args.use_gpu,
+                         "tune.num_samples": args.num_samples, "tune.search_alg": args.search_alg,
+                         "tune.max_concurrent_trials": args.max_concurrent_trials})
+    from lstmgan_ray.tune import dumps_summary, run_sweep
+
+    outcome = run_sweep(spec, name=name, resume=args.resume, overwrite=args.overwrite)
+    print(dumps_summary(outcome), flush=True)
+    if outcome.interrupted:
+        return 130
+    return 0 if outcome.best else EXIT_FAILED
+
+
+def tune_main(argv: list[str] | None = None) -> int:
+    """``jobs/tune.py`` and ``lstmgan-tune``."""
+    args = tune_parser().parse_args(argv)
+    return run_guarded(_tune, args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -63,6 +64,7 @@ class ModelConfig(_Section):
     discriminator_kernels: list[int] = [3, 3, 3, 3, 1]
     discriminator_dense: list[int] = [220, 220]
     leaky_relu_alpha: float = Field(0.01, ge=0.0)
+    width_multiplier: float = Field(1.0, gt=0.0, description="scales every layer width above (sweeps)")
 
     @model_validator(mode="after")
     def _check_widths(self) -> "ModelConfig":
@@ -113,6 +115,7 @@ class RunConfig(_Section):
     num_workers: int = Field(1, ge=1)
     use_gpu: bool = False
     cpus_per_worker: float = Field(1.0, gt=0.0)
+    gpus_per_worker: float = Field(1.0, gt=0.0, description="with use_gpu; below 1 shares a GPU")
     keep_checkpoints: int = Field(2, ge=1)
     max_failures: int = Field(2, ge=-1)
 
@@ -156,38 +159,71 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         overrides: ``section.key=value`` strings; values are parsed as YAML.
         flags: dotted keys (``"train.epochs"``) set by dedicated CLI flags; ``None`` skips.
     """
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of sections, got {type(loaded).__name__}")
-        raw = loaded or {}
+    return apply_overrides(read_config_file(path) if path is not None else {}, overrides, **flags)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as a raw nested dict (validated later, with everything applied)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(loaded).__name__}")
+    return loaded or {}
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | None = None, **flags: Any) -> Config:
+    """Apply ``--set`` strings, then dotted flags, to a raw config dict and validate the result."""
+    return Config.from_dict(merge_overrides(raw, overrides, **flags))
+
+
+def merge_overrides(raw: dict[str, Any], overrides: list[str] | None = None, **flags: Any) -> dict[str, Any]:
+    """A copy of ``raw`` with ``--set`` strings, then dotted flags, applied (not yet validated).
+
+    Kept raw on purpose: derived defaults (``train.n_critic`` from ``train.loss``) must
+    follow a value a sweep changes later, so they are resolved only at validation.
+    """
+    raw = copy.deepcopy(raw)
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected section.key=value")
         key, value = item.split("=", 1)
-        try:
-            parsed = yaml.safe_load(value) if value != "" else ""
-        except yaml.YAMLError:
-            parsed = value
-        _set_dotted(raw, key.strip(), parsed, origin=f"--set {item}")
+        set_dotted(raw, key.strip(), parse_value(value), origin=f"--set {item}")
     for key, value in flags.items():
         if value is not None:
-            _set_dotted(raw, key, value, origin=key)
-    return Config.from_dict(raw)
+            set_dotted(raw, key, value, origin=key)
+    return raw
 
 
-def _set_dotted(raw: dict[str, Any], key: str, value: Any, origin: str) -> None:
+def parse_value(text: str) -> Any:
+    """A ``--set`` value, typed as YAML would type it (``1e-4`` stays a string; float fields accept it)."""
+    if text == "":
+        return ""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+_SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+def as_number(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; where a number is meant, make it one."""
+    if isinstance(value, str) and _SCIENTIFIC.match(value.strip()):
+        return float(value)
+    return value
+
+
+def set_dotted(raw: dict[str, Any], key: str, value: Any, origin: str) -> None:
     parts = key.split(".")
     if len(parts) != 2 or not all(parts):
         raise ConfigError(f"{origin}: keys look like section.key (sections: {', '.join(_fields(Config))})")
-    _check_key(parts, origin)
+    check_key(parts, origin)
     raw.setdefault(parts[0], {})
     if not isinstance(raw[parts[0]], dict):
         raise ConfigError(f"{origin}: section {parts[0]!r} is not a mapping")
@@ -203,7 +239,7 @@ def _did_you_mean(name: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(choices)})"
 
 
-def _check_key(parts: list[str], origin: str) -> None:
+def check_key(parts: list[str], origin: str) -> None:
     section, key = parts
     sections = _fields(Config)
     if section not in sections:

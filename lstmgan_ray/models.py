@@ -95,15 +95,22 @@ def make_discriminator_model(
     return model
 
 
+def scaled_widths(widths: list[int], multiplier: float) -> list[int]:
+    """Layer widths times ``multiplier``, rounded, never below one unit (a sweep's size knob)."""
+    return [max(1, round(w * multiplier)) for w in widths]
+
+
 def build_models(model_cfg, input_dim: int, output_dim: int, feature_size: int):
     """Both networks from a ``ModelConfig`` (or its dict), the one place configs meet layers."""
     m = model_cfg if isinstance(model_cfg, dict) else model_cfg.model_dump()
+    scale = m.get("width_multiplier", 1.0)
     generator = make_generator_model(
         input_dim, output_dim, feature_size, noise_dim=m["noise_dim"],
-        units=m["generator_units"], dense_units=m["generator_dense"],
+        units=scaled_widths(m["generator_units"], scale),
+        dense_units=scaled_widths(m["generator_dense"], scale),
         recurrent_dropout=m["recurrent_dropout"], dropout=m["dropout"])
     discriminator = make_discriminator_model(
-        input_dim, output_dim, filters=m["discriminator_filters"],
-        kernels=m["discriminator_kernels"], dense_units=m["discriminator_dense"],
+        input_dim, output_dim, filters=scaled_widths(m["discriminator_filters"], scale),
+        kernels=m["discriminator_kernels"], dense_units=scaled_widths(m["discriminator_dense"], scale),
         leaky_relu_alpha=m["leaky_relu_alpha"])
     return generator, discriminator

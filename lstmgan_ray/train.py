@@ -251,9 +251,11 @@ def check_local_resources(run) -> None:
     if need_cpu > have.get("CPU", 0):
         problems.append(f"run.num_workers={run.num_workers} x run.cpus_per_worker={run.cpus_per_worker} "
                         f"needs {need_cpu:g} CPUs; this machine's Ray has {have.get('CPU', 0):g}")
-    if run.use_gpu and run.num_workers > have.get("GPU", 0):
-        problems.append(f"--use-gpu with {run.num_workers} worker(s) needs {run.num_workers} GPUs; "
-                        f"this machine's Ray has {have.get('GPU', 0):g}")
+    need_gpu = run.num_workers * run.gpus_per_worker
+    if run.use_gpu and need_gpu > have.get("GPU", 0):
+        problems.append(f"--use-gpu with {run.num_workers} worker(s) x run.gpus_per_worker="
+                        f"{run.gpus_per_worker:g} needs {need_gpu:g} GPUs; this machine's Ray has "
+                        f"{have.get('GPU', 0):g}")
     if problems:
         raise ConfigError("not enough resources on the local Ray instance (no autoscaler can add "
                           "more; set RAY_ADDRESS to use a cluster):\n  " + "\n  ".join(problems))
@@ -285,6 +287,68 @@ def claim_run_dir(run_dir: str, *, resume: bool, overwrite: bool) -> None:
                       f"latest checkpoint, --overwrite to delete it and start over, or another --name")
 
 
+def prepare_windows(cfg: Config, info, num_partitions: int | None = None):
+    """Ray Data windows (train/val/test) for ``cfg.data``, from an inspected dataset."""
+    from lstmgan_ray.data import prepare_datasets
+
+    return prepare_datasets(cfg.data.model_dump(), info.features, info.transforms, info.read_columns,
+                            deterministic=cfg.train.deterministic, num_partitions=num_partitions)
+
+
+def steps_per_epoch(cfg: Config, counts: dict[str, int]) -> int:
+    """Global steps per epoch; refuses splits too small for one global batch or one window per worker."""
+    from lstmgan_ray.data import DataError
+
+    batch = cfg.train.batch_size
+    steps = counts["train"] // batch
+    if steps == 0:
+        raise DataError(f"{cfg.data.path}: {counts['train']} training windows, fewer than "
+                        f"one global batch ({batch}); lower train.batch_size or add data")
+    if counts["val"] < cfg.run.num_workers:
+        raise DataError(f"{cfg.data.path}: {counts['val']} validation windows, fewer than "
+                        f"the {cfg.run.num_workers} workers; adjust data.splits")
+    return steps
+
+
+def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name: str,
+                 callbacks: list, resume_from: str | None = None):
+    """The TensorflowTrainer for one run: the same for ``jobs/train.py`` and every sweep trial.
+
+    Args:
+        resolved: the run's config as a dict (``Config.to_dict()``), shipped to every worker.
+        prepared: the ``Prepared`` windows; train and val are split over the workers.
+        storage_path, name: where Ray Train keeps the run (and finds it again to resume).
+        callbacks: Ray Train ``UserCallback``s (progress files, Tune reporting).
+        resume_from: a checkpoint directory to start from.
+    """
+    import ray.train
+    from ray.data import ExecutionOptions
+    from ray.train.tensorflow import TensorflowTrainer
+
+    cfg = Config.from_dict(resolved)
+    run = cfg.run
+    per_worker = {"CPU": run.cpus_per_worker, **({"GPU": run.gpus_per_worker} if run.use_gpu else {})}
+    return TensorflowTrainer(
+        train_loop_per_worker,
+        train_loop_config={"cfg": resolved, "scaler": prepared.scaler,
+                           "steps_per_epoch": steps_per_epoch(cfg, prepared.counts),
+                           "resume_from": resume_from},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=run.num_workers, use_gpu=run.use_gpu, resources_per_worker=per_worker),
+        run_config=ray.train.RunConfig(
+            name=name, storage_path=storage_path,
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=run.keep_checkpoints, checkpoint_score_attribute="val_rmse",
+                checkpoint_score_order="min"),
+            failure_config=ray.train.FailureConfig(max_failures=run.max_failures),
+            callbacks=callbacks),
+        datasets={"train": prepared.train, "val": prepared.val},
+        dataset_config=ray.train.DataConfig(
+            datasets_to_split=["train", "val"],
+            execution_options=ExecutionOptions(preserve_order=cfg.train.deterministic)),
+    )
+
+
 def run_training(cfg: Config, *, resume_from: str | None = None, resume: bool = False,
                  overwrite: bool = False, verbose: bool = True) -> TrainingOutcome:
     """Validate, prepare data with Ray Data, train with a TensorflowTrainer, return the outcome.
@@ -297,7 +361,6 @@ def run_training(cfg: Config, *, resume_from: str | None = None, resume: bool = 
         verbose: print one progress line per epoch.
     """
     from lstmgan_ray.checkpoint import check_compatible, verify_checkpoint
-    from lstmgan_ray.data import DataError, prepare_datasets
     from lstmgan_ray.validate import inspect_dataset
 
     cfg = cfg.model_copy(deep=True)
@@ -313,52 +376,28 @@ def run_training(cfg: Config, *, resume_from: str | None = None, resume: bool = 
 
     if init_ray():
         check_local_resources(cfg.run)
-    import ray.train
-    from ray.data import ExecutionOptions
-    from ray.train.tensorflow import TensorflowTrainer
-
     from lstmgan_ray.progress import ProgressCallback
 
     if verbose:
         print(f"preparing windows from {len(info.files)} file(s), {info.num_rows} rows, "
               f"{len(info.features)} features", flush=True)
-    prepared = prepare_datasets(cfg.data.model_dump(), info.features, info.transforms, info.read_columns,
-                                deterministic=cfg.train.deterministic)
-    batch = cfg.train.batch_size
-    steps = prepared.counts["train"] // batch
-    if steps == 0:
-        raise DataError(f"{cfg.data.path}: {prepared.counts['train']} training windows, fewer than "
-                        f"one global batch ({batch}); lower train.batch_size or add data")
-    if prepared.counts["val"] < cfg.run.num_workers:
-        raise DataError(f"{cfg.data.path}: {prepared.counts['val']} validation windows, fewer than "
-                        f"the {cfg.run.num_workers} workers; adjust data.splits")
+    prepared = prepare_windows(cfg, info)
+    steps = steps_per_epoch(cfg, prepared.counts)
     if verbose:
         print(f"windows: train={prepared.counts['train']} val={prepared.counts['val']} "
-              f"test={prepared.counts['test']}; {steps} steps/epoch of {batch}", flush=True)
-
+              f"test={prepared.counts['test']}; {steps} steps/epoch of {cfg.train.batch_size}", flush=True)
     resolved = cfg.to_dict()
     resolved["run"]["storage_path"] = storage
-    trainer = TensorflowTrainer(
-        train_loop_per_worker,
-        train_loop_config={"cfg": resolved, "scaler": prepared.scaler, "steps_per_epoch": steps,
-                           "resume_from": resume_from},
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=cfg.run.num_workers, use_gpu=cfg.run.use_gpu,
-            resources_per_worker={"CPU": cfg.run.cpus_per_worker, **({"GPU": 1} if cfg.run.use_gpu else {})}),
-        run_config=ray.train.RunConfig(
-            name=cfg.run.name, storage_path=storage,
-            checkpoint_config=ray.train.CheckpointConfig(
-                num_to_keep=cfg.run.keep_checkpoints, checkpoint_score_attribute="val_rmse",
-                checkpoint_score_order="min"),
-            failure_config=ray.train.FailureConfig(max_failures=cfg.run.max_failures),
-            callbacks=[ProgressCallback(os.path.join(storage, cfg.run.name), verbose=verbose)]),
-        datasets={"train": prepared.train, "val": prepared.val},
-        dataset_config=ray.train.DataConfig(
-            datasets_to_split=["train", "val"],
-            execution_options=ExecutionOptions(preserve_order=cfg.train.deterministic)),
-    )
-    result = trainer.fit()
-    outcome = outcome_from_result(result)
+    trainer = make_trainer(resolved, prepared, storage_path=storage, name=cfg.run.name,
+                           callbacks=[ProgressCallback(os.path.join(storage, cfg.run.name), verbose=verbose)],
+                           resume_from=resume_from)
+    outcome = outcome_from_result(trainer.fit())
+    raise_if_diverged(outcome, steps)
+    return outcome
+
+
+def raise_if_diverged(outcome: TrainingOutcome, steps: int) -> None:
+    """Turn a run that stopped on a non-finite loss into an error naming the epoch and step."""
     diverged = [h for h in outcome.history if h.get("diverged_at_step")]
     if diverged:
         h = diverged[-1]
@@ -367,7 +406,6 @@ def run_training(cfg: Config, *, resume_from: str | None = None, resume: bool = 
             f"(d_loss={h['d_loss']}, g_loss={h['g_loss']}); training stopped. Lower "
             f"train.g_learning_rate/train.d_learning_rate or try train.loss=wgan-gp. "
             f"Best checkpoint before it: {outcome.best_checkpoint}")
-    return outcome
 
 
 def outcome_from_result(result) -> TrainingOutcome:

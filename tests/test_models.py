@@ -47,3 +47,19 @@ def test_discriminator_horizon_lengthens_input():
     d = make_discriminator_model(10, output_dim=3, filters=(4, 4), kernels=(3, 1), dense_units=(8,))
     assert d.input_shape == (None, 13, 1)
     assert d(np.zeros((2, 13, 1), np.float32)).shape == (2, 1)
+
+
+def test_width_multiplier_scales_every_width_but_kernels_and_outputs():
+    from lstmgan_ray.models import build_models
+
+    cfg = {"generator_units": [16, 8], "generator_dense": [4], "noise_dim": 0, "recurrent_dropout": 0.0,
+           "dropout": 0.0, "discriminator_filters": [4, 6], "discriminator_kernels": [3, 1],
+           "discriminator_dense": [10, 10], "leaky_relu_alpha": 0.01, "width_multiplier": 0.5}
+    g, d = build_models(cfg, 4, 1, 3)
+    assert [layer.units for layer in g.layers if hasattr(layer, "units")] == [8, 4, 2, 1]
+    assert [layer.filters for layer in d.layers if hasattr(layer, "filters")] == [2, 3]
+    assert [layer.kernel_size[0] for layer in d.layers if hasattr(layer, "kernel_size")] == [3, 1]
+    assert [layer.units for layer in d.layers if hasattr(layer, "units")] == [5, 5, 1]
+    # Never below one unit, whatever the multiplier.
+    g_tiny, _ = build_models({**cfg, "width_multiplier": 0.01}, 4, 1, 3)
+    assert [layer.units for layer in g_tiny.layers if hasattr(layer, "units")] == [1, 1, 1, 1]
