@@ -295,8 +295,9 @@ def finish_sweep(spec: SweepSpec, experiment: str, *, verbose: bool = True) -> S
     if verbose:
         print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.5g}"), flush=True)
     if interrupted:
-        print(f"sweep interrupted: {sum(r['status'] not in ('pending', 'running', 'paused') for r in rows)} "
-              f"of {len(rows)} trials finished; continue it with --resume", flush=True)
+        unfinished = sum(r["status"] in ("pending", "running", "paused") for r in rows)
+        print(f"sweep interrupted: {len(rows) - unfinished} trial(s) finished, {unfinished} unfinished "
+              f"(and any not yet sampled); continue it with --resume", flush=True)
         return SweepOutcome(experiment, rows, None, interrupted=True)
     candidates = [r for r in rows if r["_checkpoint"] and r["best_val_rmse"] is not None]
     if not candidates:

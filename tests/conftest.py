@@ -88,3 +88,10 @@ def ray_local():
              log_to_driver=False, runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}})
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_address(ray_local) -> str:
+    """The session Ray's address: job subprocesses join it (RAY_ADDRESS), as submitted jobs do,
+    instead of paying for a Ray instance of their own."""
+    return ray_local.get_runtime_context().gcs_address

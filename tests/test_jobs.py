@@ -30,11 +30,11 @@ def last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def test_train_cli_two_workers_on_multifile_parquet(bars_dir, tmp_path):
+def test_train_cli_two_workers_on_multifile_parquet(bars_dir, tmp_path, ray_address):
     storage = tmp_path / "runs"
     proc = run_job("train.py", "--data", bars_dir, "--num-workers", "2", "--batch-size", "16",
                    "--epochs", "2", "--storage-path", str(storage), "--name", "cli",
-                   *[a for s in TINY_SETS for a in ("--set", s)])
+                   *[a for s in TINY_SETS for a in ("--set", s)], env={"RAY_ADDRESS": ray_address})
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     summary = last_json(proc.stdout)
     assert summary["run_dir"] == str(storage / "cli")
@@ -56,7 +56,7 @@ def test_train_cli_two_workers_on_multifile_parquet(bars_dir, tmp_path):
     # The user restarts the same run for one more epoch: it continues, it does not start over.
     proc = run_job("train.py", "--data", bars_dir, "--num-workers", "2", "--batch-size", "16",
                    "--epochs", "3", "--storage-path", str(storage), "--name", "cli", "--resume",
-                   *[a for s in TINY_SETS for a in ("--set", s)])
+                   *[a for s in TINY_SETS for a in ("--set", s)], env={"RAY_ADDRESS": ray_address})
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     assert "epoch   3" in proc.stdout and "epoch   1 " not in proc.stdout
     assert list(pd.read_csv(storage / "cli" / "metrics.csv")["epoch"]) == [1, 2, 3]

@@ -118,7 +118,7 @@ def _sweep_file(tmp_path) -> str:
         "data": {"input_dim": 4},
         "model": dict(TINY_MODEL),
         "train": {"epochs": EPOCHS, "batch_size": 32, "shuffle_buffer": 64},
-        # Two trials at once on two CPUs: half a CPU for each trial's driver and worker.
+        # Half a CPU for each trial's driver and worker: two trials at once fit on two CPUs.
         "run": {"max_failures": 0, "cpus_per_worker": 0.5, "keep_checkpoints": 3},
         "search_space": {"train.g_learning_rate": {"grid": [3e-3, 1e-3, 1.0, 1e38]}},
         "tune": {"num_samples": 1, "max_concurrent_trials": 2, "driver_resources": {"CPU": 0.5},
@@ -134,14 +134,14 @@ def _tune_cmd(sweep, data, storage, *extra):
             "--storage-path", storage, "--name", "sw", *extra]
 
 
-def _env():
-    return {**os.environ, "RAY_ADDRESS": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+def _env(address):
+    return {**os.environ, "RAY_ADDRESS": address, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-def _run_until_early_stop(cmd, timeout=420):
+def _run_until_early_stop(cmd, address, timeout=420):
     """Start the sweep; once ASHA has stopped a trial, interrupt it as Ctrl+C would."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
-                            env=_env())
+                            env=_env(address))
     lines, deadline, sent = [], time.monotonic() + timeout, False
     while True:
         ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
@@ -168,11 +168,11 @@ def _finished(lines):
                                                                           ln.rstrip().endswith(" failed"))}
 
 
-def test_sweep_stops_early_survives_a_failed_trial_resumes_and_exports_the_best(bars_dir, tmp_path):
+def test_sweep_stops_early_survives_a_failed_trial_resumes_and_exports_the_best(bars_dir, tmp_path, ray_address):
     from lstmgan_ray.checkpoint import load_checkpoint, read_json
 
     sweep, storage = _sweep_file(tmp_path), str(tmp_path / "sweeps")
-    code, first = _run_until_early_stop(_tune_cmd(sweep, bars_dir, storage))
+    code, first = _run_until_early_stop(_tune_cmd(sweep, bars_dir, storage), ray_address)
     assert code == 130, "".join(first[-30:])
     assert json.loads(first[-1])["interrupted"] is True
     done_before = _finished(first)
@@ -182,7 +182,7 @@ def test_sweep_stops_early_survives_a_failed_trial_resumes_and_exports_the_best(
               for t in done_before if os.path.exists(os.path.join(experiment, f"trial_{t}", "train", "metrics.csv"))}
 
     proc = subprocess.run(_tune_cmd(sweep, bars_dir, storage, "--resume"), capture_output=True, text=True,
-                          cwd=ROOT, env=_env(), timeout=600)
+                          cwd=ROOT, env=_env(ray_address), timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     second = proc.stdout.splitlines(keepends=True)
     # Trials that had finished are not run again; the rest are.
