@@ -185,7 +185,8 @@ def make_spec(data_cfg: dict[str, Any], features: list[str], transforms: dict[st
     }
 
 
-def _stats_udf(df: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
+def stats_udf(df: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
+    """``map_groups`` body of the stats pass (one row per series); inference reuses it on new data."""
     sid = str(df[spec["series_column"]].iloc[0])
     stats = series_stats(df, spec)
     return pd.DataFrame({"series_id": [sid], "stats": [json.dumps(stats)]})
@@ -198,7 +199,8 @@ def _windows_udf(df: pd.DataFrame, spec: dict[str, Any], scaler_series: dict[str
     return out
 
 
-def _only_split(batch: pd.DataFrame, name: str) -> pd.DataFrame:
+def only_split(batch: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``map_batches`` body that keeps one split's windows (training and evaluation alike)."""
     return batch[batch["split"] == name]
 
 
@@ -254,7 +256,7 @@ def prepare_datasets(data_cfg: dict[str, Any], features: list[str], transforms: 
 
         num_partitions = max(1, int(ray.cluster_resources().get("CPU", 1)))
     stats_rows = bars.groupby(sc, num_partitions=num_partitions).map_groups(
-        _stats_udf, fn_kwargs={"spec": spec}, batch_format="pandas").take_all()
+        stats_udf, fn_kwargs={"spec": spec}, batch_format="pandas").take_all()
     per_series = {row["series_id"]: json.loads(row["stats"]) for row in stats_rows}
     problems = [f"series {sid}: {p}" for sid, st in sorted(per_series.items()) for p in st["problems"]]
     if problems:
@@ -278,7 +280,7 @@ def prepare_datasets(data_cfg: dict[str, Any], features: list[str], transforms: 
     windows = bars.groupby(sc, num_partitions=num_partitions).map_groups(
         _windows_udf, fn_kwargs={"spec": spec, "scaler_series": per_series},
         batch_format="pandas").materialize()
-    splits = {name: windows.map_batches(_only_split, fn_kwargs={"name": name},
+    splits = {name: windows.map_batches(only_split, fn_kwargs={"name": name},
                                         batch_format="pandas").materialize()
               for name in SPLITS}
     counts = {name: ds.count() for name, ds in splits.items()}

@@ -266,7 +266,7 @@ def run_evaluate(checkpoint: str, data: str | None, out: str, *, paths: int = 50
         tsne: add a t-SNE projection beside the PCA one.
     """
     from lstmgan_ray import report
-    from lstmgan_ray.data import _only_split
+    from lstmgan_ray.data import only_split
     from lstmgan_ray.generate import check_options as check_generation
     from lstmgan_ray.generate import count_windows, generate_dataset, start_inference
     from lstmgan_ray.inference_data import (
@@ -300,7 +300,7 @@ def run_evaluate(checkpoint: str, data: str | None, out: str, *, paths: int = 50
                           f"held-out {holdout:.0%} is shorter than one window; lower --seq-len or --holdout")
     # One pass for the training windows (the baseline's) and the test windows (everyone's forecasts).
     both = window_dataset(inputs, scalers, splits=("train", "test"), horizon=H)
-    test_ds = both.map_batches(_only_split, fn_kwargs={"name": "test"}, batch_format="pandas").materialize()
+    test_ds = both.map_batches(only_split, fn_kwargs={"name": "test"}, batch_format="pandas").materialize()
     count_windows(test_ds, inputs, "test split")
     windows = sort_windows(columns(test_ds))
     actors = {"batch_size": batch_size, "concurrency": concurrency, "num_cpus": num_cpus, "num_gpus": num_gpus,
@@ -323,7 +323,7 @@ def run_evaluate(checkpoint: str, data: str | None, out: str, *, paths: int = 50
         baseline_info = {"source": f"loaded from {baseline_model}", "epochs": None, "train_windows": None}
     else:
         epochs = baseline_epochs or int(inputs.state.get("epoch") or cfg["train"]["epochs"])
-        train = columns(both.map_batches(_only_split, fn_kwargs={"name": "train"}, batch_format="pandas"))
+        train = columns(both.map_batches(only_split, fn_kwargs={"name": "train"}, batch_format="pandas"))
         say(f"supervised-only baseline: training {epochs} epoch(s) on {len(train['y'])} training windows")
         model = train_supervised_baseline(cfg, feature_size, train["x"], train["y"], epochs=epochs, seed=seed,
                                           verbose=verbose)

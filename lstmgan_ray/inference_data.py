@@ -229,13 +229,13 @@ def series_scalers(inputs: InferenceInputs, num_partitions: int | None = None) -
 
     import ray
 
-    from lstmgan_ray.data import _stats_udf, configure_ray_data, read_bars
+    from lstmgan_ray.data import stats_udf, configure_ray_data, read_bars
 
     configure_ray_data(deterministic=True)
     bars = read_bars(inputs.data_cfg["path"], inputs.data_cfg, inputs.read_columns)
     num_partitions = num_partitions or max(1, int(ray.cluster_resources().get("CPU", 1)))
     rows = bars.groupby(inputs.spec["series_column"], num_partitions=num_partitions).map_groups(
-        _stats_udf, fn_kwargs={"spec": inputs.spec}, batch_format="pandas").take_all()
+        stats_udf, fn_kwargs={"spec": inputs.spec}, batch_format="pandas").take_all()
     fresh = {row["series_id"]: json.loads(row["stats"]) for row in rows}
     problems = [f"series {sid}: {p}" for sid, st in sorted(fresh.items()) for p in st["problems"]]
     if problems:

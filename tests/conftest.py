@@ -1,8 +1,10 @@
-"""Shared fixtures: small real Parquet datasets in tmp_path, a real local Ray, tiny configs."""
+"""Shared fixtures: small real Parquet datasets in tmp_path, a real local Ray, tiny configs,
+and one tiny trained run that the train, generate and evaluate tests share."""
 
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -95,3 +97,26 @@ def ray_address(ray_local) -> str:
     """The session Ray's address: job subprocesses join it (RAY_ADDRESS), as submitted jobs do,
     instead of paying for a Ray instance of their own."""
     return ray_local.get_runtime_context().gcs_address
+
+
+def trained_config(data_path: str, storage_path: str, name: str = "trained") -> dict:
+    """The shared run's config: noise and recurrent dropout on, every checkpoint kept."""
+    return tiny_config(data_path, storage_path, run={"name": name, "keep_checkpoints": 4},
+                       model={"recurrent_dropout": 0.3}, train={"epochs": 3})
+
+
+@pytest.fixture(scope="session")
+def trained(ray_local, tmp_path_factory) -> SimpleNamespace:
+    """A real 3-epoch tiny run on two 600-day series (a test split of ~90 days), its data and
+    the raw frames it came from. Trained once per session: the resume test continues it from
+    its first checkpoint, the generate and evaluate tests use its best one.
+    """
+    from lstmgan_ray.config import Config
+    from lstmgan_ray.train import run_training
+
+    root = tmp_path_factory.mktemp("trained")
+    frames = [make_series("AAA", 600, 100.0, 11), make_series("BBB", 600, 3000.0, 12)]
+    data = write_dataset(root / "bars", frames, files=2)
+    outcome = run_training(Config.from_dict(trained_config(data, str(root / "runs"))), verbose=False)
+    return SimpleNamespace(data=data, checkpoint=outcome.best_checkpoint, run_dir=outcome.run_dir,
+                           history=outcome.history, frames={f["series_id"].iloc[0]: f for f in frames})

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
-from test_generate import T, trained  # noqa: F401  (the session's one tiny checkpoint)
+from test_generate import T
 
 from lstmgan_ray.checkpoint import CheckpointError, load_checkpoint
 from lstmgan_ray.cli_inference import evaluate_main
@@ -118,7 +118,7 @@ def _png(path) -> bool:
     return True
 
 
-def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path):  # noqa: F811
+def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path):
     out = tmp_path / "eval"
     summary = run_evaluate(trained.checkpoint, trained.data, str(out), paths=4, seq_len=6, baseline_epochs=1,
                            classifier_epochs=1, max_lag=5, verbose=False)
@@ -145,7 +145,7 @@ def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path)
             assert np.isfinite(facts[key]), key
         for key in ("acf_returns_real", "acf_returns_synthetic", "acf_abs_returns_real", "acf_abs_returns_synthetic"):
             assert len(facts[key]) == 5, key
-    assert [h["epoch"] for h in metrics["training_history"]] == [1, 2]
+    assert [h["epoch"] for h in metrics["training_history"]] == [1, 2, 3]
 
     report = (out / "report.md").read_text()
     figures = ["forecast_fan.png", "synthetic_paths.png", "returns_hist.png", "acf.png", "projection.png",
@@ -168,7 +168,7 @@ def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path)
         load_supervised_baseline(weights, wider, 5)
 
 
-def test_evaluate_refuses_bad_options_and_a_busy_output(trained, tmp_path, capsys):  # noqa: F811
+def test_evaluate_refuses_bad_options_and_a_busy_output(trained, tmp_path, capsys):
     with pytest.raises(ConfigError, match="--seq-len must be >= 3(.|\n)*--holdout must be between 0 and 1"):
         run_evaluate(trained.checkpoint, trained.data, str(tmp_path / "a"), seq_len=2, holdout=1.5)
     with pytest.raises(ConfigError, match="evaluate writes a local directory"):

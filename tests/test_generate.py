@@ -1,50 +1,27 @@
 """Batch generation: rollout semantics, the Parquet it writes in both modes, and bad input.
 
-One tiny checkpoint is trained for the session (``trained``, also used by
-test_evaluate.py) on two 600-day series, long enough for a test split of ~90 days.
+They use the session's tiny trained run (conftest ``trained``): two 600-day series, long
+enough for a test split of ~90 days.
 """
 
 import os
 import shutil
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_series, tiny_config, write_dataset
+from conftest import write_dataset
 from test_jobs import last_json, run_job
 
 from lstmgan_ray.checkpoint import GENERATOR_FILE, CheckpointError, load_checkpoint
 from lstmgan_ray.cli_inference import generate_main
-from lstmgan_ray.config import Config, ConfigError
+from lstmgan_ray.config import ConfigError
 from lstmgan_ray.data import DataError, make_spec, series_windows, split_sizes
 from lstmgan_ray.generate import OUTPUT_COLUMNS, rollout, run_generate
 from lstmgan_ray.inference_data import extend_timestamps, hold_rows, merge_scaler
-from lstmgan_ray.train import run_training
 
 T = 4  # tiny_config's window
-
-
-_TRAINED: dict[str, SimpleNamespace] = {}
-
-
-@pytest.fixture(scope="session")
-def trained(ray_local, tmp_path_factory):
-    """A real 2-epoch tiny checkpoint, its data and the raw frames it came from.
-
-    Trained once per session even though test_evaluate.py imports this fixture (an imported
-    fixture is registered again in the importing module, with its own cache).
-    """
-    if "run" not in _TRAINED:
-        root = tmp_path_factory.mktemp("inference")
-        frames = [make_series("AAA", 600, 100.0, 11), make_series("BBB", 600, 3000.0, 12)]
-        data = write_dataset(root / "bars", frames, files=2)
-        outcome = run_training(Config.from_dict(tiny_config(data, str(root / "runs"), run={"name": "gen"})),
-                               verbose=False)
-        _TRAINED["run"] = SimpleNamespace(data=data, checkpoint=outcome.best_checkpoint, run_dir=outcome.run_dir,
-                                          frames={f["series_id"].iloc[0]: f for f in frames})
-    return _TRAINED["run"]
 
 
 def test_rollout_feeds_generated_targets_back_and_holds_other_features():

@@ -9,7 +9,7 @@ from lstmgan_ray.checkpoint import GENERATOR_FILE, load_checkpoint
 from lstmgan_ray.config import Config
 from lstmgan_ray.train import run_training
 
-from conftest import tiny_config, write_dataset
+from conftest import tiny_config, trained_config, write_dataset
 
 
 def _run(cfg_dict, **kwargs):
@@ -53,21 +53,16 @@ def test_one_and_two_workers_follow_the_same_trajectory(ray_local, two_series_di
     assert histories[1][0]["g_sup_loss"] != pytest.approx(histories[1][-1]["g_sup_loss"], rel=1e-3)
 
 
-def test_resumed_run_ends_with_the_same_weights(ray_local, bars_dir, tmp_path):
-    """3 epochs straight == resuming that run's epoch-1 checkpoint to 3 (noise and dropout on)."""
-    def cfg(name, epochs):
-        return tiny_config(bars_dir, str(tmp_path), run={"name": name, "keep_checkpoints": 4},
-                           model={"recurrent_dropout": 0.3},
-                           train={"epochs": epochs, "batch_size": 16, "shuffle_buffer": 32})
-
-    straight = _run(cfg("straight", 3))
-    first = os.path.join(straight.run_dir, "checkpoint_epoch_0001")
-    resumed = _run(cfg("resumed", 3), resume_from=first)
+def test_resumed_run_ends_with_the_same_weights(trained, tmp_path):
+    """3 epochs straight (the session's shared run) == resuming its epoch-1 checkpoint to 3,
+    with noise and recurrent dropout on."""
+    first = os.path.join(trained.run_dir, "checkpoint_epoch_0001")
+    resumed = _run(trained_config(trained.data, str(tmp_path), name="resumed"), resume_from=first)
     assert [h["epoch"] for h in resumed.history] == [2, 3]
-    for a, b in zip(straight.history[1:], resumed.history):
+    for a, b in zip(trained.history[1:], resumed.history):
         for key in ("d_loss", "g_loss", "val_rmse"):
             assert b[key] == pytest.approx(a[key], rel=1e-5), key
-    end_a = os.path.join(straight.run_dir, "checkpoint_epoch_0003")
+    end_a = os.path.join(trained.run_dir, "checkpoint_epoch_0003")
     end_b = os.path.join(resumed.run_dir, "checkpoint_epoch_0003")
     for wa, wb in zip(_weights(end_a), _weights(end_b)):
         np.testing.assert_allclose(wb, wa, rtol=1e-5, atol=1e-6)
