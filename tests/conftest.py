@@ -53,6 +53,9 @@ def make_series(series_id: str, n: int, level: float, seed: int, start="2001-01-
     })
 
 
+BUNDLED_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "indices")
+TRAINED_DAYS = 600
+
 SERIES = {"AAA": (53, 100.0, 1), "BBB": (53, 5000.0, 2), "CCC": (41, 20.0, 3)}
 
 
@@ -86,7 +89,7 @@ def ray_local():
     """One real local Ray instance for the session (4 logical CPUs on the 2-core machine)."""
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, configure_logging=False,
+    ray.init(address="local", num_cpus=4, include_dashboard=False, configure_logging=False,
              log_to_driver=False, runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}})
     yield ray
     ray.shutdown()
@@ -107,15 +110,18 @@ def trained_config(data_path: str, storage_path: str, name: str = "trained") -> 
 
 @pytest.fixture(scope="session")
 def trained(ray_local, tmp_path_factory) -> SimpleNamespace:
-    """A real 3-epoch tiny run on two 600-day series (a test split of ~90 days), its data and
-    the raw frames it came from. Trained once per session: the resume test continues it from
-    its first checkpoint, the generate and evaluate tests use its best one.
+    """A real 3-epoch tiny run on the bundled data's last 600 days of each series (2016-08 to
+    2018-12; a test split of ~90 days), its data and the raw frames it came from. Trained once
+    per session: the resume test continues it from its first checkpoint, the generate and
+    evaluate tests use its best one.
     """
     from lstmgan_ray.config import Config
     from lstmgan_ray.train import run_training
 
     root = tmp_path_factory.mktemp("trained")
-    frames = [make_series("AAA", 600, 100.0, 11), make_series("BBB", 600, 3000.0, 12)]
+    bundled = pd.read_parquet(BUNDLED_DATA)
+    frames = [group.sort_values("timestamp").tail(TRAINED_DAYS).reset_index(drop=True)
+              for _, group in bundled.groupby("series_id", sort=True)]
     data = write_dataset(root / "bars", frames, files=2)
     outcome = run_training(Config.from_dict(trained_config(data, str(root / "runs"))), verbose=False)
     return SimpleNamespace(data=data, checkpoint=outcome.best_checkpoint, run_dir=outcome.run_dir,

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import TRAINED_DAYS
 from PIL import Image
 from test_generate import T
 
@@ -124,7 +125,7 @@ def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path)
                            classifier_epochs=1, max_lag=5, verbose=False)
     metrics = json.loads((out / "metrics.json").read_text())
     f = metrics["forecast"]
-    n_test = split_sizes(600 - 1, (0.7, 0.15, 0.15))[2]
+    n_test = split_sizes(TRAINED_DAYS - 1, (0.7, 0.15, 0.15))[2]
     assert f["windows"] == f["scored_steps"] == 2 * (n_test - T) and f["paths"] == 4
     for name in ("gan", "persistence", "supervised"):
         m = f["models"][name]
@@ -139,7 +140,7 @@ def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path)
     s = metrics["synthetic"]
     assert 0 <= s["discriminative"]["discriminative_score"] <= 0.5
     assert min(s["predictive"][k] for k in ("tstr_mae", "trtr_mae", "mean_mae")) > 0
-    assert s["steps"] == n_test - T and s["paths"] == 4 and s["series_scored"] == ["AAA", "BBB"]
+    assert s["steps"] == n_test - T and s["paths"] == 4 and s["series_scored"] == sorted(trained.frames)
     for facts in s["stylised_facts"].values():
         for key in ("ks_statistic", "ks_pvalue", "kurtosis_real", "kurtosis_synthetic"):
             assert np.isfinite(facts[key]), key
@@ -160,12 +161,13 @@ def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path)
     assert verdict in report
 
     # The baseline it trained can be reused; a different architecture is refused, naming the file.
-    config = load_checkpoint(trained.checkpoint).config
+    loaded = load_checkpoint(trained.checkpoint)
+    config, n_features = loaded.config, len(loaded.scaler["features"])
     weights = str(out / BASELINE_FILE)
-    assert load_supervised_baseline(weights, config, 5).count_params() > 0
+    assert load_supervised_baseline(weights, config, n_features).count_params() > 0
     wider = {**config, "model": {**config["model"], "generator_units": [16, 8]}}
     with pytest.raises(CheckpointError, match=BASELINE_FILE):
-        load_supervised_baseline(weights, wider, 5)
+        load_supervised_baseline(weights, wider, n_features)
 
 
 def test_evaluate_refuses_bad_options_and_a_busy_output(trained, tmp_path, capsys):

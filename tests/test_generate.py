@@ -1,7 +1,7 @@
 """Batch generation: rollout semantics, the Parquet it writes in both modes, and bad input.
 
-They use the session's tiny trained run (conftest ``trained``): two 600-day series, long
-enough for a test split of ~90 days.
+They use the session's tiny trained run (conftest ``trained``): the bundled data's last 600
+days of each series, long enough for a test split of ~90 days.
 """
 
 import os
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_dataset
+from conftest import TRAINED_DAYS, write_dataset
 from test_jobs import last_json, run_job
 
 from lstmgan_ray.checkpoint import GENERATOR_FILE, CheckpointError, load_checkpoint
@@ -100,7 +100,7 @@ def test_forecast_writes_documented_parquet_in_original_units(trained, tmp_path)
         np.testing.assert_allclose(got.loc[known, "actual"], close[got.loc[known, "timestamp"]].to_numpy())
         assert got.loc[~known, "actual"].isna().all()
         assert (got.loc[~known, "timestamp"] > frame["timestamp"].max()).all() and (~known).sum() == 3
-        # Original units: forecasts sit at the series' level (AAA ~100, BBB ~3000), not at scaled values.
+        # Original units: forecasts sit at the series' level (NASDAQ ~7000, SP500 ~2700), not at scaled values.
         assert np.median(np.abs(got["value"] / close[got["origin"]].to_numpy() - 1)) < 0.05
         assert ((got["timestamp"] > got["origin"]) & (got["step"].isin([1, 2]))).all()
     # The noise input makes paths differ; the point forecast is one per window and step.
@@ -157,7 +157,7 @@ def test_synthesize_cli_rolls_whole_paths_from_the_first_test_window(trained, tm
     summary = last_json(stdout)
     steps = summary["horizon"]
     # By default the paths run from the first test window to the end of the data.
-    assert steps == split_sizes(600 - 1, (0.7, 0.15, 0.15))[2] - T and summary["windows"] == 2
+    assert steps == split_sizes(TRAINED_DAYS - 1, (0.7, 0.15, 0.15))[2] - T and summary["windows"] == 2
     assert f"synthesize: wrote {2 * 3 * steps} rows" in stdout
     df = pq.read_table(summary["out"]).to_pandas()
     assert len(df) == summary["rows"] == 2 * 3 * steps
