@@ -149,3 +149,24 @@ def test_synced_files_follow_the_working_dir_exclusions(raw):
     excluded = {p.removeprefix("**/") for p in raw["rsync_exclude"]}
     assert set(ray_constants.get_runtime_env_default_excludes()) <= excluded
     assert os.path.isfile(os.path.join(ROOT, ".rayignore"))
+
+
+def test_a_job_on_this_cluster_waits_for_gpu_workers_and_refuses_what_no_node_type_holds(prepared, tmp_path):
+    """What a job's driver reads from the config `ray up` leaves on the head for its autoscaler."""
+    from lstmgan_ray.cluster_checks import NodeShape, autoscaler_from_launcher_config, decide
+
+    path = tmp_path / "ray_bootstrap_config.yaml"
+    path.write_text(yaml.safe_dump(prepared))
+    autoscaler = autoscaler_from_launcher_config(str(path))
+    assert {t.name for t in autoscaler.types} == set(worker_types(prepared))
+    assert autoscaler.max_nodes == prepared["max_workers"]
+    head_only = [NodeShape("head", {"CPU": 0.0}, 1)]
+    gpu_worker = {"CPU": 1.0, "GPU": 1.0}
+    assert decide(gpu_worker, 8, head_only, autoscaler) == "wait"
+    assert decide(gpu_worker, 9, head_only, autoscaler) == "impossible"  # max_workers nodes in all
+    assert decide({"CPU": 1.0, "GPU": 2.0}, 1, head_only, autoscaler) == "impossible"  # 1 GPU a node
+    assert decide({"CPU": 1.0}, 1, head_only, None) == "impossible"  # the head trains nothing
+    one_up = head_only + [NodeShape("10.0.0.7", {"CPU": 4.0, "GPU": 1.0}, 1)]
+    assert decide(gpu_worker, 1, one_up, autoscaler) == "ready"
+    assert decide(gpu_worker, 8, one_up, autoscaler) == "wait"
+    assert decide(gpu_worker, 9, one_up, autoscaler) == "impossible"  # the node up counts too
