@@ -60,7 +60,7 @@ def session_pids(sid: int) -> list[int]:
     return pids
 
 
-def end_session(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
+def end_session(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
     """SIGTERM the head's process group, then SIGKILL whatever of its session is left."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
