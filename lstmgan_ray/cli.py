@@ -86,9 +86,19 @@ def _train(args: argparse.Namespace) -> int:
     from lstmgan_ray.train import dumps_summary, run_training
 
     outcome = run_training(cfg, resume_from=args.resume_from, resume=args.resume, overwrite=args.overwrite)
+    disconnect_ray()
     print(f"best checkpoint: {outcome.best_checkpoint}", flush=True)
     print(dumps_summary(outcome), flush=True)
     return 0 if outcome.best_checkpoint else EXIT_FAILED
+
+
+def disconnect_ray() -> None:
+    """Leave Ray before the summary: worker logs forwarded late would otherwise follow it in
+    `ray job logs`, and its last line must be the JSON object."""
+    if "ray" in sys.modules:
+        import ray
+
+        ray.shutdown()
 
 
 def train_main(argv: list[str] | None = None) -> int:

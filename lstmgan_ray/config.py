@@ -118,6 +118,8 @@ class RunConfig(_Section):
     gpus_per_worker: float = Field(1.0, gt=0.0, description="with use_gpu; below 1 shares a GPU")
     keep_checkpoints: int = Field(2, ge=1)
     max_failures: int = Field(2, ge=-1)
+    resource_timeout_s: float = Field(
+        600.0, ge=0.0, description="on an autoscaling cluster, how long to wait for nodes that hold the workers")
 
 
 class Config(_Section):

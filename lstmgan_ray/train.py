@@ -239,28 +239,6 @@ def init_ray() -> bool:
     return address is None
 
 
-def check_local_resources(run) -> None:
-    """On a local instance nothing can add nodes: refuse a request it can never satisfy."""
-    import ray
-
-    from lstmgan_ray.config import ConfigError
-
-    have = ray.cluster_resources()
-    need_cpu = run.num_workers * run.cpus_per_worker
-    problems = []
-    if need_cpu > have.get("CPU", 0):
-        problems.append(f"run.num_workers={run.num_workers} x run.cpus_per_worker={run.cpus_per_worker} "
-                        f"needs {need_cpu:g} CPUs; this machine's Ray has {have.get('CPU', 0):g}")
-    need_gpu = run.num_workers * run.gpus_per_worker
-    if run.use_gpu and need_gpu > have.get("GPU", 0):
-        problems.append(f"--use-gpu with {run.num_workers} worker(s) x run.gpus_per_worker="
-                        f"{run.gpus_per_worker:g} needs {need_gpu:g} GPUs; this machine's Ray has "
-                        f"{have.get('GPU', 0):g}")
-    if problems:
-        raise ConfigError("not enough resources on the local Ray instance (no autoscaler can add "
-                          "more; set RAY_ADDRESS to use a cluster):\n  " + "\n  ".join(problems))
-
-
 def claim_run_dir(run_dir: str, *, resume: bool, overwrite: bool) -> None:
     """Refuse to start over an existing run unless told to continue it or replace it.
 
@@ -374,8 +352,9 @@ def run_training(cfg: Config, *, resume_from: str | None = None, resume: bool = 
         check_compatible(resume_from, cfg.to_dict(), info.features)
     claim_run_dir(f"{storage}/{cfg.run.name}", resume=resume, overwrite=overwrite)
 
-    if init_ray():
-        check_local_resources(cfg.run)
+    from lstmgan_ray.cluster_checks import ensure_resources
+
+    ensure_resources(cfg.run, local=init_ray(), verbose=verbose)
     from lstmgan_ray.progress import ProgressCallback
 
     if verbose:

@@ -112,7 +112,12 @@ def run_sweep(spec: SweepSpec, *, name: str | None = None, resume: bool = False,
         raise ConfigError(f"{experiment} exists and holds no Tune sweep; choose another --name or "
                           f"--storage-path (or --overwrite to delete it)")
 
-    if init_ray():
+    from lstmgan_ray.cluster_checks import ensure_resources
+
+    started = init_ray()
+    # Trials ask for their own workers (and so drive an autoscaler); only refuse the impossible.
+    ensure_resources(base.run, local=started, wait=False)
+    if started:
         spec = _fit_local_resources(spec, verbose)
     if verbose:
         print(f"preparing windows from {len(info.files)} file(s), {info.num_rows} rows, "
@@ -195,10 +200,8 @@ def _fit_local_resources(spec: SweepSpec, verbose: bool) -> SweepSpec:
     import ray
 
     from lstmgan_ray.config import ConfigError
-    from lstmgan_ray.train import check_local_resources
 
     run = spec.base_config().run
-    check_local_resources(run)
     have = ray.cluster_resources()
     need = run.num_workers * run.cpus_per_worker + spec.tune.driver_resources.get("CPU", 0)
     if need > have.get("CPU", 0):

@@ -89,6 +89,7 @@ def ray_local():
     """One real local Ray instance for the session (4 logical CPUs on the 2-core machine)."""
     import ray
 
+    # address="local": never join a `ray start` head found on the machine (/tmp/ray/ray_current_cluster).
     ray.init(address="local", num_cpus=4, include_dashboard=False, configure_logging=False,
              log_to_driver=False, runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}})
     yield ray
