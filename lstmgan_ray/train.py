@@ -269,7 +269,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         def after_step(k, epoch=epoch, start=start, partial=partial, first_step=first_step):
             if marker_dir:
                 step_marker_hook(marker_dir, rank, pid=os.getpid(), node_id=node_id, world=world,
-                                  epoch=epoch + 1, step=k, resumed_from=[resume.epoch, resume.step])
+                                 epoch=epoch + 1, step=k, steps=steps, resumed_from=[resume.epoch, resume.step])
             if not check_every or k % check_every or k == steps:
                 return
             info = ray.train.get_preemption_info()  # a barrier: every worker calls it at the same k

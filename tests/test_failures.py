@@ -19,7 +19,6 @@ import pytest
 
 from lstmgan_ray.checkpoint import load_checkpoint
 from lstmgan_ray.config import Config, ConfigError, load_config
-from lstmgan_ray.progress import read_history
 from lstmgan_ray.train import STEP_MARKER_ENV, run_training
 
 from conftest import trained_config
@@ -88,14 +87,13 @@ def test_killed_worker_process_resumes_from_latest_checkpoint(trained, tmp_path,
     monkeypatch.setenv(STEP_MARKER_ENV, str(markers))
     cfg = trained_config(trained.data, str(tmp_path / "runs"), name="killed")
     cfg["run"]["max_failures"] = 1
-    run_dir = str(tmp_path / "runs" / "killed")
     killed, errors = {}, []
 
     def kill_in_epoch_2():
         try:
             m = wait_for(lambda: in_epoch(markers, 2, min_step=3), "epoch 2 in progress")
             os.kill(m["pid"], signal.SIGKILL)
-            killed.update(m, reported=[h["epoch"] for h in read_history(run_dir)])
+            killed.update(m)
         except Exception as err:  # surfaced in the test thread below
             errors.append(err)
 
@@ -104,7 +102,7 @@ def test_killed_worker_process_resumes_from_latest_checkpoint(trained, tmp_path,
     outcome = run_training(Config.from_dict(cfg), verbose=False)
     killer.join(timeout=10)
     assert not errors, errors
-    assert killed["reported"] == [1], killed  # killed mid-epoch 2: epoch 2 never reported
+    assert 3 <= killed["step"] < killed["steps"], killed  # killed mid-epoch
     after = marker(markers)
     assert after["pid"] != killed["pid"] and after["resumed_from"] == [1, 0]
     assert [h["epoch"] for h in outcome.history] == [1, 2, 3]
