@@ -23,6 +23,7 @@ import yaml
 
 from lstmgan_ray.checkpoint import load_checkpoint
 from lstmgan_ray.config import Config, ConfigError, load_config
+from lstmgan_ray.progress import read_history
 from lstmgan_ray.train import STEP_MARKER_ENV, run_training
 
 from conftest import trained_config
@@ -93,13 +94,19 @@ def test_killed_worker_process_resumes_from_latest_checkpoint(trained, tmp_path,
     monkeypatch.setenv(STEP_MARKER_ENV, str(markers))
     cfg = trained_config(trained.data, str(tmp_path / "runs"), name="killed")
     cfg["run"]["max_failures"] = 1
+    run_dir = str(tmp_path / "runs" / "killed")
     killed, errors = {}, []
 
     def kill_in_epoch_2():
         try:
-            m = wait_for(lambda: in_epoch(markers, 2, min_step=3), "epoch 2 in progress")
+            wait_for(lambda: in_epoch(markers, 2, min_step=3), "epoch 2 in progress")
+            (markers / "pause").touch()  # hold the worker mid-epoch while Ray Train takes in
+            # epoch 1's report: one still queued on the worker would die with it.
+            wait_for(lambda: [h["epoch"] for h in read_history(run_dir)] == [1], "epoch 1 reported")
+            m = marker(markers)
             os.kill(m["pid"], signal.SIGKILL)
             killed.update(m)
+            (markers / "pause").unlink()
         except Exception as err:  # surfaced in the test thread below
             errors.append(err)
 
