@@ -38,14 +38,8 @@ def _rng_variables(model) -> list:
 
 
 def save_checkpoint(directory: str, gan, scaler: dict[str, Any], config: dict[str, Any],
-                    epoch: int, metrics: dict[str, Any], progress: dict[str, Any] | None = None) -> str:
-    """Write a checkpoint of ``gan`` (an ``LSTMGAN``) into ``directory`` and return it.
-
-    Args:
-        epoch: epochs completed.
-        progress: for a just-in-time checkpoint taken mid-epoch, ``{"step": global steps of
-            the next epoch already trained, "partial": their loss means}`` (see ``resume_point``).
-    """
+                    epoch: int, metrics: dict[str, Any]) -> str:
+    """Write a checkpoint of ``gan`` (an ``LSTMGAN``) into ``directory`` and return it."""
     os.makedirs(directory, exist_ok=True)
     gan.generator.save(os.path.join(directory, GENERATOR_FILE))
     gan.discriminator.save(os.path.join(directory, DISCRIMINATOR_FILE))
@@ -57,7 +51,7 @@ def save_checkpoint(directory: str, gan, scaler: dict[str, Any], config: dict[st
             arrays[f"{prefix}/{i:04d}"] = np.asarray(v.numpy())
     np.savez(os.path.join(directory, OPTIMIZER_FILE), **arrays)
     for name, payload in ((SCALER_FILE, scaler), (CONFIG_FILE, config),
-                          (STATE_FILE, {"epoch": int(epoch), "metrics": metrics, **(progress or {})})):
+                          (STATE_FILE, {"epoch": int(epoch), "metrics": metrics})):
         with open(os.path.join(directory, name), "w") as fh:
             json.dump(payload, fh, indent=1, default=float)
     return directory
@@ -134,21 +128,6 @@ def restore_training_state(directory: str, gan) -> int:
             for key, var in zip(keys, variables):
                 var.assign(arrays[key])
     return int(read_json(directory, STATE_FILE)["epoch"])
-
-
-@dataclass
-class ResumePoint:
-    """Where a checkpoint leaves training: ``epoch`` epochs done, then ``step`` global steps of
-    the next one (non-zero only for a just-in-time checkpoint), whose loss means are ``partial``."""
-
-    epoch: int
-    step: int = 0
-    partial: dict[str, float] | None = None
-
-
-def resume_point(directory: str) -> ResumePoint:
-    state = read_json(directory, STATE_FILE)
-    return ResumePoint(int(state["epoch"]), int(state.get("step", 0)), state.get("partial"))
 
 
 @dataclass

@@ -60,23 +60,11 @@ def run_guarded(main: Callable[[argparse.Namespace], int], args: argparse.Namesp
         return EXIT_FAILED
 
 
-def workers_arg(text: str):
-    """``--num-workers 2`` or ``--num-workers 1-4``; argparse reports a bad value as a usage error."""
-    from lstmgan_ray.config import parse_workers
-
-    try:
-        value = parse_workers(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-    return list(value) if isinstance(value, tuple) else value
-
-
 def train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstmgan-train", description="Train the LSTM-GAN with Ray Train on Parquet bars.")
     add_common_arguments(parser)
-    parser.add_argument("--num-workers", type=workers_arg, metavar="N|MIN-MAX",
-                        help="Ray Train workers (run.num_workers); MIN-MAX trains elastically")
+    parser.add_argument("--num-workers", type=int, help="Ray Train workers (run.num_workers)")
     parser.add_argument("--use-gpu", action="store_true", default=None, help="one GPU per worker")
     parser.add_argument("--batch-size", type=int, help="GLOBAL batch size (train.batch_size)")
     parser.add_argument("--resume-from", help="checkpoint directory to continue training from")

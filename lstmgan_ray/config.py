@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Transform = Literal["log_return", "log1p_diff", "diff", "none"]
 
@@ -25,20 +25,6 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-def parse_workers(text: str) -> int | tuple[int, int]:
-    """``"2"`` -> 2 workers; ``"1-2"`` -> (1, 2), elastic between 1 and 2 workers."""
-    parts = text.strip().split("-")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) == 1:
-        return values[0]
-    if len(values) == 2:
-        return (values[0], values[1])
-    raise ValueError("expected N or MIN-MAX workers, e.g. 2 or 1-4")
 
 
 class DataConfig(_Section):
@@ -122,60 +108,18 @@ class TrainConfig(_Section):
 
 
 class RunConfig(_Section):
-    """Where results go, what the cluster provides, and which failures a run survives."""
+    """Where results go and what the cluster provides."""
 
     name: str | None = None  # None: lstmgan-<UTC time>
     storage_path: str = "runs"
-    # An int, or [min, max] for elastic training: Ray Train starts with as many workers as
-    # the cluster holds (at least min) and resizes when nodes join or leave.
-    num_workers: int | tuple[int, int] = 1
+    num_workers: int = Field(1, ge=1)
     use_gpu: bool = False
     cpus_per_worker: float = Field(1.0, gt=0.0)
     gpus_per_worker: float = Field(1.0, gt=0.0, description="with use_gpu; below 1 shares a GPU")
     keep_checkpoints: int = Field(2, ge=1)
-    max_failures: int = Field(2, ge=-1, description="worker or node failures to recover from; -1: no limit")
-    max_preemption_failures: int = Field(-1, ge=-1, description="preemptions to recover from; -1: no limit")
-    preemption_check_steps: int = Field(
-        10, ge=0, description="steps between checks for a preemption notice; 0: no just-in-time checkpoints")
+    max_failures: int = Field(2, ge=-1)
     resource_timeout_s: float = Field(
         600.0, ge=0.0, description="on an autoscaling cluster, how long to wait for nodes that hold the workers")
-    elastic_resize_interval_s: float = Field(
-        60.0, ge=0.0, description="with [min, max] workers: how often a running run looks for new nodes")
-
-    @field_validator("num_workers", mode="before")
-    @classmethod
-    def _parse_workers(cls, value: Any) -> Any:
-        """Accept ``2``, ``[1, 2]`` and the CLI's ``"1-2"``."""
-        if isinstance(value, str):
-            return parse_workers(value)
-        return value
-
-    @field_validator("num_workers")
-    @classmethod
-    def _check_workers(cls, value: int | tuple[int, int]) -> int | tuple[int, int]:
-        low, high = (value, value) if isinstance(value, int) else value
-        if low < 1:
-            raise ValueError("needs at least 1 worker")
-        if low > high:
-            raise ValueError("[min, max] needs min <= max")
-        return value
-
-    @property
-    def elastic(self) -> bool:
-        return not isinstance(self.num_workers, int)
-
-    @property
-    def min_workers(self) -> int:
-        return self.num_workers if isinstance(self.num_workers, int) else self.num_workers[0]
-
-    @property
-    def max_workers(self) -> int:
-        return self.num_workers if isinstance(self.num_workers, int) else self.num_workers[1]
-
-    @property
-    def worker_counts(self) -> range:
-        """Every worker count the run may train with."""
-        return range(self.min_workers, self.max_workers + 1)
 
 
 class Config(_Section):
@@ -188,19 +132,10 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _check_cross(self) -> "Config":
-        # The global batch stays fixed whatever the worker count (so an elastic run trains
-        # the same way on 1 or N workers): every count in range must split it evenly.
-        uneven = [n for n in self.run.worker_counts if self.train.batch_size % n]
-        if uneven and not self.run.elastic:
+        if self.train.batch_size % self.run.num_workers:
             raise ValueError(
                 f"train.batch_size={self.train.batch_size} is not divisible by "
                 f"run.num_workers={self.run.num_workers}; the global batch is split evenly")
-        if uneven:
-            raise ValueError(
-                f"train.batch_size={self.train.batch_size} is not divisible by "
-                f"{', '.join(map(str, uneven))} worker(s), which run.num_workers="
-                f"{list(self.run.num_workers)} allows; the global batch is split evenly over "
-                f"whatever workers the run has (try a multiple of every count in the range)")
         return self
 
     def to_dict(self) -> dict[str, Any]:

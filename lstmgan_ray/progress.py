@@ -16,7 +16,6 @@ from typing import Any
 
 from ray.train import UserCallback
 
-from lstmgan_ray.train import JIT_KEY
 from lstmgan_ray.validate import filesystem_for
 
 HISTORY_FILE = "metrics.jsonl"
@@ -54,12 +53,6 @@ class ProgressCallback(UserCallback):
 
     def after_report(self, run_context, metrics, checkpoint):
         m = dict(metrics[0])  # rank 0's report; every worker reports the same synced values
-        if JIT_KEY in m:
-            # A just-in-time checkpoint on a preemption notice: part of an epoch, not a row.
-            if self.verbose:
-                print(f"epoch {m['epoch']:>3}  preemption notice (ranks {m.get('preempted_ranks')}): "
-                      f"checkpoint at step {m[JIT_KEY]}, the run resumes from it", flush=True)
-            return
         if self.verbose:
             print(format_epoch(m), flush=True)
         history = [h for h in read_history(self.run_dir) if h["epoch"] < m["epoch"]] + [m]

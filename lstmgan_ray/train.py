@@ -21,19 +21,7 @@ from lstmgan_ray.config import Config
 log = logging.getLogger(__name__)
 
 METRIC_KEYS = ("epoch", "d_loss", "g_loss", "g_adv_loss", "g_sup_loss", "val_rmse",
-               "val_rmse_persistence", "val_windows", "windows_per_s", "data_wait_s", "epoch_time_s",
-               "workers")
-LOSS_KEYS = ("d_loss", "g_loss", "g_adv_loss", "g_sup_loss")
-# A report carrying this key is a just-in-time checkpoint taken on a preemption notice,
-# not an epoch: progress files and Tune skip it.
-JIT_KEY = "jit_step"
-# Test hook: when set on the driver, every worker writes <dir>/rank<N>.json after each step
-# (pid, node, world size, epoch, step), so tests act on "epoch 2 in progress" instead of
-# sleeping; while <dir>/pause exists, workers wait after their step (until a preemption
-# notice arrives), so a test can change the cluster at a known point of the run.
-STEP_MARKER_ENV = "LSTMGAN_STEP_MARKER_DIR"
-# How long a preempted worker waits for Ray Train to restart it before giving up.
-PREEMPTION_HOLD_LIMIT_S = 600.0
+               "val_rmse_persistence", "val_windows", "windows_per_s", "data_wait_s", "epoch_time_s")
 
 
 class TrainingDiverged(RuntimeError):
@@ -42,11 +30,6 @@ class TrainingDiverged(RuntimeError):
 
 def checkpoint_dir_name(epoch: int) -> str:
     return f"checkpoint_epoch_{epoch:04d}"
-
-
-def jit_checkpoint_dir_name(epoch: int, step: int) -> str:
-    """A preemption checkpoint: ``step`` global steps into (1-based) ``epoch``."""
-    return f"checkpoint_preempt_epoch_{epoch:04d}_step_{step:04d}"
 
 
 # -- worker side ----------------------------------------------------------------
@@ -116,118 +99,50 @@ def distributed_train_step(strategy, gan):
     return step
 
 
-def run_epoch(strategy, step_fn, gan, batches, steps: int, *, start: int = 0, after_step=None):
-    """Run global steps ``start + 1 .. steps`` over an iterable of this worker's NumPy batches.
+def run_epoch(strategy, step_fn, gan, batches, steps: int):
+    """Run ``steps`` global steps over an iterable of this worker's NumPy batches.
 
-    Returns the loss means of the steps run here (synced over workers) and the
-    seconds spent waiting on data. The first ``start`` batches are read and
-    skipped: a just-in-time checkpoint had already trained on them, and the
-    epoch's order is fixed by its shuffle seed, so the rest follow as in an
-    unbroken epoch. ``after_step(k)`` runs after global step ``k``. The iterable
-    is drained to its end afterwards, so that the next epoch's Ray Data
-    iteration starts at the beginning of the shard rather than at the windows
-    this epoch's ``steps`` left over.
+    Returns the epoch's loss means (synced over workers) and the seconds spent
+    waiting on data. The iterable is drained to its end afterwards, so that the
+    next epoch's Ray Data iteration starts at the beginning of the shard rather
+    than at the windows this epoch's ``steps`` left over.
     """
     import tensorflow as tf
+
+    from lstmgan_ray.gan import NO_BAD_STEP
 
     for tracker in gan.metrics:
         tracker.reset_state()
     first_step = int(gan.g_optimizer.iterations.numpy())
     iterator = iter(batches)
     waited = 0.0
-    for k in range(1, steps + 1):
+    for _ in range(steps):
         t0 = time.perf_counter()
         batch = next(iterator)
         waited += time.perf_counter() - t0
-        if k <= start:
-            continue
         local = ({"x": tf.constant(batch["x"])}, tf.constant(batch["y"]))
         step_fn(strategy.experimental_distribute_values_from_function(lambda _ctx, v=local: v))
-        if after_step is not None:
-            after_step(k)
     for _ in iterator:
         pass
-    return loss_means(gan, first_step), waited
-
-
-def loss_means(gan, first_step: int) -> dict[str, Any]:
-    """The trackers' loss means since the last reset, and the first non-finite step (or None)."""
-    from lstmgan_ray.gan import NO_BAD_STEP
-
     logs = {m.name: float(m.result()) for m in gan.metrics[:4]}
     bad = int(gan.nonfinite_tracker.result())
     logs["first_nonfinite_step"] = None if bad == NO_BAD_STEP else bad - first_step + 1
-    return logs
-
-
-def combine_means(partial: dict[str, float] | None, done: int, logs: dict[str, Any],
-                  upto: int) -> dict[str, float]:
-    """Loss means over steps ``1..upto`` from those over ``1..done`` (``partial``, from a
-    just-in-time checkpoint) and ``logs`` over ``done+1..upto``. Every global step
-    averages the same number of windows, so step counts are the weights."""
-    if not partial or not done:
-        return {k: logs[k] for k in LOSS_KEYS}
-    return {k: (partial[k] * done + logs[k] * (upto - done)) / upto for k in LOSS_KEYS}
-
-
-def step_marker_hook(directory: str, rank: int, **fields: Any) -> None:
-    """The ``STEP_MARKER_ENV`` test hook: replace ``<directory>/rank<rank>.json`` atomically,
-    then wait while ``<directory>/pause`` exists and no preemption notice has arrived."""
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, f"rank{rank}.json")
-    with open(path + ".tmp", "w") as fh:
-        json.dump(fields, fh)
-    os.replace(path + ".tmp", path)
-    while os.path.exists(os.path.join(directory, "pause")) and not _notice_arrived():
-        time.sleep(0.05)
-
-
-def _notice_arrived() -> bool:
-    """Whether this worker holds a preemption notice, read without the collective
-    ``ray.train.get_preemption_info`` (workers pause a different number of times)."""
-    from ray.train.v2._internal.execution.context import get_train_context
-
-    return get_train_context().preemption_context.preemption_info is not None
-
-
-def hold_for_restart(info) -> None:
-    """After a just-in-time checkpoint: train no further and wait to be torn down.
-
-    Steps taken after the checkpoint would be lost when the node goes, and the
-    other workers cannot step without the preempted ones, so all of them wait.
-    Returning instead would end the run as finished. Ray Train restarts the workers
-    (from that checkpoint) at the preemption deadline, or 120 s after the notice
-    when the cloud gave none; past ``PREEMPTION_HOLD_LIMIT_S`` beyond that, raise,
-    so that a run can never hang here.
-    """
-    deadline = (info.deadline_ms / 1000.0) if info.deadline_ms else time.time() + 120.0
-    limit = max(deadline, time.time()) + PREEMPTION_HOLD_LIMIT_S
-    while time.time() < limit:
-        time.sleep(1.0)
-    raise RuntimeError(f"preempted (ranks {info.preempted_ranks}) but not restarted "
-                       f"{PREEMPTION_HOLD_LIMIT_S:.0f} s after the deadline")
+    return logs, waited
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train worker: build the GAN under MWMS, resume if a checkpoint exists, train, report.
 
-    On a preemption notice (``ray.train.get_preemption_info()``, checked every
-    ``run.preemption_check_steps`` steps) the workers write a just-in-time
-    checkpoint of the epoch so far and wait to be restarted; the restarted workers
-    skip the batches it had trained on and finish the epoch.
-
     Args:
         config: ``{"cfg": resolved config dict, "scaler": fitted scaler,
-            "steps_per_epoch": int, "resume_from": checkpoint path or None,
-            "step_marker_dir": the STEP_MARKER_ENV test hook or None}`` from the driver.
+            "steps_per_epoch": int, "resume_from": checkpoint path or None}`` from the driver.
     """
     import keras
     import numpy as np
-    import ray
     import ray.train
     import tensorflow as tf
 
-    from lstmgan_ray.checkpoint import ResumePoint, restore_training_state, resume_point, save_checkpoint
+    from lstmgan_ray.checkpoint import restore_training_state, save_checkpoint
 
     cfg, scaler, steps = config["cfg"], config["scaler"], int(config["steps_per_epoch"])
     t = cfg["train"]
@@ -240,78 +155,44 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     with strategy.scope():
         gan = build_gan(cfg, scaler)
-        resume = ResumePoint(0)
+        start_epoch = 0
         # This run's latest checkpoint (after a worker failure) wins over the user's --resume-from.
         checkpoint = ray.train.get_checkpoint() or (
             ray.train.Checkpoint(config["resume_from"]) if config.get("resume_from") else None)
         if checkpoint:
             with checkpoint.as_directory() as ckpt_dir:
-                restore_training_state(ckpt_dir, gan)
-                resume = resume_point(ckpt_dir)
+                start_epoch = restore_training_state(ckpt_dir, gan)
             if rank == 0:
-                where = (f"in epoch {resume.epoch + 1} at step {resume.step} of {steps}" if resume.step
-                         else f"after epoch {resume.epoch}")
-                print(f"resuming {where} on {world} worker(s) from {checkpoint.path}", flush=True)
+                print(f"resuming after epoch {start_epoch} from {checkpoint.path}", flush=True)
 
     step_fn = distributed_train_step(strategy, gan)
     local_batch = t["batch_size"] // world
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
-    check_every = int(cfg["run"].get("preemption_check_steps", 0))
-    marker_dir = config.get("step_marker_dir")
-    node_id = ray.get_runtime_context().get_node_id()
-
-    for epoch in range(resume.epoch, t["epochs"]):
-        start = resume.step if epoch == resume.epoch else 0
-        partial = resume.partial if start else None
-        first_step = int(gan.g_optimizer.iterations.numpy())
-
-        def after_step(k, epoch=epoch, start=start, partial=partial, first_step=first_step):
-            if marker_dir:
-                step_marker_hook(marker_dir, rank, pid=os.getpid(), node_id=node_id, world=world,
-                                 epoch=epoch + 1, step=k, steps=steps, resumed_from=[resume.epoch, resume.step])
-            if not check_every or k % check_every or k == steps:
-                return
-            info = ray.train.get_preemption_info()  # a barrier: every worker calls it at the same k
-            if info is None:
-                return
-            logs = loss_means(gan, first_step)
-            if logs["first_nonfinite_step"] is None:  # never checkpoint a diverged state
-                means = combine_means(partial, start, logs, k)
-                jit = {"epoch": epoch + 1, JIT_KEY: k, **means, "val_rmse": float("inf"), "workers": world,
-                       "preempted_ranks": info.preempted_ranks, "deadline_ms": info.deadline_ms}
-                with tempfile.TemporaryDirectory() as tmp:
-                    ckpt = None
-                    if rank == 0:
-                        save_checkpoint(tmp, gan, scaler, cfg, epoch, jit, {"step": k, "partial": means})
-                        ckpt = ray.train.Checkpoint.from_directory(tmp)
-                    ray.train.report(jit, checkpoint=ckpt, checkpoint_dir_name=jit_checkpoint_dir_name(epoch + 1, k))
-            hold_for_restart(info)
-
+    for epoch in range(start_epoch, t["epochs"]):
         batches = train_shard.iter_batches(
             batch_size=local_batch, batch_format="numpy", drop_last=True, prefetch_batches=2,
             local_shuffle_buffer_size=t["shuffle_buffer"] or None,
             local_shuffle_seed=(t["seed"] * 1000 + epoch) if t["shuffle_buffer"] else None)
         started = time.perf_counter()
-        logs, data_wait = run_epoch(strategy, step_fn, gan, batches, steps, start=start, after_step=after_step)
+        logs, data_wait = run_epoch(strategy, step_fn, gan, batches, steps)
         train_time = time.perf_counter() - started
         se, se_p, count = _all_sum(strategy, validation_sums(gan, val_shard, local_batch))
         metrics = {
             "epoch": epoch + 1,
-            **combine_means(partial, start, logs, steps),
+            "d_loss": logs["d_loss"], "g_loss": logs["g_loss"],
+            "g_adv_loss": logs["g_adv_loss"], "g_sup_loss": logs["g_sup_loss"],
             "val_rmse": math.sqrt(se / count) if count else float("nan"),
             "val_rmse_persistence": math.sqrt(se_p / count) if count else float("nan"),
             "val_windows": int(count),
-            "windows_per_s": (steps - start) * t["batch_size"] / train_time,
+            "windows_per_s": steps * t["batch_size"] / train_time,
             "data_wait_s": data_wait,
             "epoch_time_s": time.perf_counter() - started,
-            "workers": world,
         }
         if logs["first_nonfinite_step"] is not None or not np.isfinite(metrics["val_rmse"]):
             # Every worker sees the same synced values, so all stop here together. Reported
             # without a checkpoint: a diverged state never becomes "best" or "latest".
-            metrics["diverged_at_step"] = (start + logs["first_nonfinite_step"]
-                                           if logs["first_nonfinite_step"] else steps)
+            metrics["diverged_at_step"] = logs["first_nonfinite_step"] or steps
             ray.train.report(metrics)
             return
         with tempfile.TemporaryDirectory() as tmp:
@@ -393,11 +274,7 @@ def prepare_windows(cfg: Config, info, num_partitions: int | None = None):
 
 
 def steps_per_epoch(cfg: Config, counts: dict[str, int]) -> int:
-    """Global steps per epoch; refuses splits too small for one global batch or one window per worker.
-
-    A function of the split's size and the global batch only: an elastic run takes the same
-    steps per epoch whatever its worker count.
-    """
+    """Global steps per epoch; refuses splits too small for one global batch or one window per worker."""
     from lstmgan_ray.data import DataError
 
     batch = cfg.train.batch_size
@@ -405,9 +282,9 @@ def steps_per_epoch(cfg: Config, counts: dict[str, int]) -> int:
     if steps == 0:
         raise DataError(f"{cfg.data.path}: {counts['train']} training windows, fewer than "
                         f"one global batch ({batch}); lower train.batch_size or add data")
-    if counts["val"] < cfg.run.max_workers:
+    if counts["val"] < cfg.run.num_workers:
         raise DataError(f"{cfg.data.path}: {counts['val']} validation windows, fewer than "
-                        f"the {cfg.run.max_workers} workers; adjust data.splits")
+                        f"the {cfg.run.num_workers} workers; adjust data.splits")
     return steps
 
 
@@ -433,19 +310,15 @@ def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name:
         train_loop_per_worker,
         train_loop_config={"cfg": resolved, "scaler": prepared.scaler,
                            "steps_per_epoch": steps_per_epoch(cfg, prepared.counts),
-                           "resume_from": resume_from,
-                           "step_marker_dir": os.environ.get(STEP_MARKER_ENV) or None},
+                           "resume_from": resume_from},
         scaling_config=ray.train.ScalingConfig(
-            num_workers=tuple(run.num_workers) if run.elastic else run.num_workers,
-            elastic_resize_monitor_interval_s=run.elastic_resize_interval_s,
-            use_gpu=run.use_gpu, resources_per_worker=per_worker),
+            num_workers=run.num_workers, use_gpu=run.use_gpu, resources_per_worker=per_worker),
         run_config=ray.train.RunConfig(
             name=name, storage_path=storage_path,
             checkpoint_config=ray.train.CheckpointConfig(
                 num_to_keep=run.keep_checkpoints, checkpoint_score_attribute="val_rmse",
                 checkpoint_score_order="min"),
-            failure_config=ray.train.FailureConfig(
-                max_failures=run.max_failures, max_preemption_failures=run.max_preemption_failures),
+            failure_config=ray.train.FailureConfig(max_failures=run.max_failures),
             callbacks=callbacks),
         datasets={"train": prepared.train, "val": prepared.val},
         dataset_config=ray.train.DataConfig(

@@ -18,10 +18,7 @@ import logging
 import ray
 from ray.train.v2._internal.execution.callback import WorkerGroupCallback
 from ray.tune import Callback
-from ray.tune.integration.ray_train import TuneReportCallback
 from ray.util import placement_group_table, remove_placement_group
-
-from lstmgan_ray.train import JIT_KEY
 
 log = logging.getLogger(__name__)
 NAMESPACE = "lstmgan-ray"
@@ -44,15 +41,6 @@ class PlacementGroupRegistry:
 def start_registry(name: str):
     """The sweep driver's registry (one per sweep and Ray session)."""
     return PlacementGroupRegistry.options(name=name, namespace=NAMESPACE, get_if_exists=True).remote()
-
-
-class EpochReportCallback(TuneReportCallback):
-    """Forward each epoch's report to Tune, but not a just-in-time checkpoint taken on a
-    preemption notice: it is part of an epoch, and ASHA counts every result as an iteration."""
-
-    def after_report(self, run_context, metrics, checkpoint):
-        if JIT_KEY not in metrics[0]:
-            super().after_report(run_context, metrics, checkpoint)
 
 
 class PlacementGroupRecorder(WorkerGroupCallback):
