@@ -134,7 +134,7 @@ def ray_cli(head, *args, env=None, timeout=300) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def submit(head, submission_id: str, *job_args, env=None, timeout=420) -> subprocess.CompletedProcess:
+def submit(head, submission_id: str, *job_args, env=None, timeout=900) -> subprocess.CompletedProcess:
     """`ray job submit` exactly as the README writes it; it waits for the job and tails its logs
     (exit code 1 if the job failed), so ``timeout`` is the deadline.
 
