@@ -229,13 +229,20 @@ def default_run_name() -> str:
 
 
 def init_ray() -> bool:
-    """Join RAY_ADDRESS's cluster if set, else start a local instance; True if we started it."""
+    """Join RAY_ADDRESS's cluster if set, else start a local instance; True if we started it.
+
+    Without RAY_ADDRESS, Ray's own default would join whatever cluster `ray start` last
+    recorded in /tmp/ray/ray_current_cluster, and hang if that cluster is gone. A job run
+    by hand means "here, now"; `ray job submit` always sets RAY_ADDRESS, and
+    ``RAY_ADDRESS=auto`` joins a cluster started on this machine.
+    """
     import ray
 
     if ray.is_initialized():
         return False
     address = os.environ.get("RAY_ADDRESS") or None
-    ray.init(address=address, log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
+    ray.init(address=address or "local", log_to_driver=True, configure_logging=True,
+             logging_level=logging.WARNING)
     return address is None
 
 

@@ -77,6 +77,23 @@ def end_session(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
     proc.wait(timeout=30)
 
 
+def forget_head(gcs_address: str) -> None:
+    """Remove the address `ray start` recorded for later `ray.init()` calls, if it is still ours.
+
+    Ray records it in /tmp/ray/ray_current_cluster whatever --temp-dir says; left behind, it
+    would point every later address-less `ray.init()` on this machine at a head that is gone.
+    """
+    from ray._common.utils import get_ray_address_file
+
+    path = get_ray_address_file(None)
+    try:
+        with open(path) as fh:
+            if fh.read().strip().endswith(":" + gcs_address.rsplit(":", 1)[1]):
+                os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
 def api(head, path: str, token: str | None):
     """GET the job API (what `ray job status/list` call), optionally with a bearer token."""
     request = urllib.request.Request(f"{head.address}{path}")
@@ -127,6 +144,7 @@ def head(tmp_path_factory):
         end_session(proc)
         log.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
+        forget_head(f"127.0.0.1:{gcs}")
 
 
 def ray_cli(head, *args, env=None, timeout=300) -> subprocess.CompletedProcess:
