@@ -220,21 +220,18 @@ def _windows_udf(df: pd.DataFrame, spec, scaler_series, splits, first_only, hori
 
 # -- the Ray Data side -------------------------------------------------------------
 
-def series_scalers(inputs: InferenceInputs, num_partitions: int | None = None) -> dict[str, dict[str, Any]]:
+def series_scalers(inputs: InferenceInputs) -> dict[str, dict[str, Any]]:
     """One Ray Data pass: each series' value problems and size, merged with the checkpoint's scaler.
 
     Raises DataError naming every series with NaN/inf or duplicate timestamps (as training does).
     """
     import json
 
-    import ray
-
     from lstmgan_ray.data import stats_udf, configure_ray_data, read_bars
 
     configure_ray_data(deterministic=True)
     bars = read_bars(inputs.data_cfg["path"], inputs.data_cfg, inputs.read_columns)
-    num_partitions = num_partitions or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    rows = bars.groupby(inputs.spec["series_column"], num_partitions=num_partitions).map_groups(
+    rows = bars.groupby(inputs.spec["series_column"]).map_groups(
         stats_udf, fn_kwargs={"spec": inputs.spec}, batch_format="pandas").take_all()
     fresh = {row["series_id"]: json.loads(row["stats"]) for row in rows}
     problems = [f"series {sid}: {p}" for sid, st in sorted(fresh.items()) for p in st["problems"]]
@@ -256,15 +253,13 @@ def steps_to_end(scalers: dict[str, dict[str, Any]], split: str, input_dim: int)
 
 
 def window_dataset(inputs: InferenceInputs, scalers: dict[str, dict[str, Any]], *, splits: tuple[str, ...],
-                   horizon: int, first_only: bool = False, num_partitions: int | None = None):
+                   horizon: int, first_only: bool = False):
     """A materialised Ray Dataset of inference windows of ``splits`` (see ``inference_windows``)."""
-    import ray
+    from lstmgan_ray.data import configure_ray_data, read_bars
 
-    from lstmgan_ray.data import read_bars
-
+    configure_ray_data(deterministic=True)
     bars = read_bars(inputs.data_cfg["path"], inputs.data_cfg, inputs.read_columns)
-    num_partitions = num_partitions or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    return bars.groupby(inputs.spec["series_column"], num_partitions=num_partitions).map_groups(
+    return bars.groupby(inputs.spec["series_column"]).map_groups(
         _windows_udf, fn_kwargs={"spec": inputs.spec, "scaler_series": scalers, "splits": tuple(splits),
                                  "first_only": first_only, "horizon": horizon},
         batch_format="pandas").materialize()

@@ -272,12 +272,12 @@ def claim_run_dir(run_dir: str, *, resume: bool, overwrite: bool) -> None:
                       f"latest checkpoint, --overwrite to delete it and start over, or another --name")
 
 
-def prepare_windows(cfg: Config, info, num_partitions: int | None = None):
+def prepare_windows(cfg: Config, info):
     """Ray Data windows (train/val/test) for ``cfg.data``, from an inspected dataset."""
     from lstmgan_ray.data import prepare_datasets
 
     return prepare_datasets(cfg.data.model_dump(), info.features, info.transforms, info.read_columns,
-                            deterministic=cfg.train.deterministic, num_partitions=num_partitions)
+                            deterministic=cfg.train.deterministic)
 
 
 def steps_per_epoch(cfg: Config, counts: dict[str, int]) -> int:
