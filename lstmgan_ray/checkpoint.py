@@ -4,7 +4,8 @@
     optimizer_state.npz                    both optimizers' variables and the dropout RNG state
     scaler.json                            features, transforms and per-series scalers
     config.json                            the fully resolved config
-    state.json                             epoch and that epoch's metrics
+    state.json                             epoch and that epoch's metrics (a preemption
+                                           checkpoint: also the step it was taken at)
 
 File names are a contract: users' scripts and the sweep's ``best/`` export rely on them.
 Models load with Keras' safe mode, so a checkpoint can never run code.
@@ -37,21 +38,43 @@ def _rng_variables(model) -> list:
     return [v for v in model.variables if id(v) not in weights]
 
 
+def _state_groups(gan) -> list[tuple[str, list]]:
+    """Variables besides the weights, by prefix in optimizer_state.npz."""
+    return [("d_opt", gan.d_optimizer.variables), ("g_opt", gan.g_optimizer.variables),
+            ("g_rng", _rng_variables(gan.generator)), ("d_rng", _rng_variables(gan.discriminator))]
+
+
+def tracker_variables(gan) -> list:
+    return [v for m in gan.metrics for v in m.variables]
+
+
+def read_trackers(gan) -> list[np.ndarray]:
+    """The loss trackers' running sums, summed over workers: every worker must call this
+    (a read is a collective under MultiWorkerMirroredStrategy)."""
+    return [np.asarray(v.numpy()) for v in tracker_variables(gan)]
+
+
 def save_checkpoint(directory: str, gan, scaler: dict[str, Any], config: dict[str, Any],
-                    epoch: int, metrics: dict[str, Any]) -> str:
-    """Write a checkpoint of ``gan`` (an ``LSTMGAN``) into ``directory`` and return it."""
+                    epoch: int, metrics: dict[str, Any], step: int = 0,
+                    trackers: list[np.ndarray] | None = None) -> str:
+    """Write a checkpoint of ``gan`` (an ``LSTMGAN``) into ``directory`` and return it.
+
+    ``epoch`` counts completed epochs; ``step`` > 0 marks a checkpoint taken that many
+    steps into the next one (on a preemption notice), with ``trackers`` (``read_trackers``)
+    holding that epoch's running loss sums.
+    """
     os.makedirs(directory, exist_ok=True)
     gan.generator.save(os.path.join(directory, GENERATOR_FILE))
     gan.discriminator.save(os.path.join(directory, DISCRIMINATOR_FILE))
     arrays = {}
-    for prefix, variables in (("d_opt", gan.d_optimizer.variables), ("g_opt", gan.g_optimizer.variables),
-                              ("g_rng", _rng_variables(gan.generator)),
-                              ("d_rng", _rng_variables(gan.discriminator))):
+    for prefix, variables in _state_groups(gan):
         for i, v in enumerate(variables):
             arrays[f"{prefix}/{i:04d}"] = np.asarray(v.numpy())
+    for i, value in enumerate(trackers if step else []):
+        arrays[f"trk/{i:04d}"] = value
     np.savez(os.path.join(directory, OPTIMIZER_FILE), **arrays)
     for name, payload in ((SCALER_FILE, scaler), (CONFIG_FILE, config),
-                          (STATE_FILE, {"epoch": int(epoch), "metrics": metrics})):
+                          (STATE_FILE, {"epoch": int(epoch), "step": int(step), "metrics": metrics})):
         with open(os.path.join(directory, name), "w") as fh:
             json.dump(payload, fh, indent=1, default=float)
     return directory
@@ -111,23 +134,28 @@ def read_json(directory: str, name: str) -> Any:
         raise CheckpointError(f"{path}: unreadable ({err})") from None
 
 
-def restore_training_state(directory: str, gan) -> int:
-    """Load weights, optimizer and RNG state from a checkpoint into a built ``gan``; return its epoch."""
+def restore_training_state(directory: str, gan) -> tuple[int, int]:
+    """Load weights, optimizer and RNG state from a checkpoint into a built ``gan``.
+
+    Returns (completed epochs, steps into the next epoch); the steps are 0 except for a
+    preemption checkpoint, whose loss trackers are restored as well.
+    """
     check_checkpoint_dir(directory)
+    state = read_json(directory, STATE_FILE)
+    step = int(state.get("step", 0))
     gan.generator.load_weights(os.path.join(directory, GENERATOR_FILE))
     gan.discriminator.load_weights(os.path.join(directory, DISCRIMINATOR_FILE))
     gan.build_optimizers()
     with np.load(os.path.join(directory, OPTIMIZER_FILE)) as arrays:
-        for prefix, variables in (("d_opt", gan.d_optimizer.variables), ("g_opt", gan.g_optimizer.variables),
-                                  ("g_rng", _rng_variables(gan.generator)),
-                                  ("d_rng", _rng_variables(gan.discriminator))):
+        groups = _state_groups(gan) + ([("trk", tracker_variables(gan))] if step else [])
+        for prefix, variables in groups:
             keys = sorted(k for k in arrays.files if k.startswith(prefix + "/"))
             if len(keys) != len(variables):
                 raise CheckpointError(f"{directory}/{OPTIMIZER_FILE}: {prefix} holds {len(keys)} "
                                       f"variables, the model has {len(variables)}")
             for key, var in zip(keys, variables):
                 var.assign(arrays[key])
-    return int(read_json(directory, STATE_FILE)["epoch"])
+    return int(state["epoch"]), step
 
 
 @dataclass

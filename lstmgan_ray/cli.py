@@ -33,6 +33,15 @@ def add_common_arguments(parser: argparse.ArgumentParser, *,
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
 
 
+def worker_count(text: str) -> int | list[int]:
+    """``--num-workers 2`` or ``--num-workers 1-4`` (elastic: at least 1, at most 4)."""
+    low, sep, high = text.partition("-")
+    try:
+        return [int(low), int(high)] if sep else int(low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a count (2) or a range (1-4)") from None
+
+
 def common_flags(args: argparse.Namespace) -> dict:
     return {"data.path": args.data, "data.target": args.target, "train.epochs": args.epochs,
             "run.storage_path": args.storage_path, "run.name": args.name}
@@ -64,7 +73,8 @@ def train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstmgan-train", description="Train the LSTM-GAN with Ray Train on Parquet bars.")
     add_common_arguments(parser)
-    parser.add_argument("--num-workers", type=int, help="Ray Train workers (run.num_workers)")
+    parser.add_argument("--num-workers", type=worker_count, metavar="N|MIN-MAX",
+                        help="Ray Train workers, or a range for an elastic run (run.num_workers)")
     parser.add_argument("--use-gpu", action="store_true", default=None, help="one GPU per worker")
     parser.add_argument("--batch-size", type=int, help="GLOBAL batch size (train.batch_size)")
     parser.add_argument("--resume-from", help="checkpoint directory to continue training from")
@@ -118,7 +128,8 @@ def tune_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-samples", type=int, help="trials to sample (tune.num_samples; x grid points)")
     parser.add_argument("--max-concurrent-trials", type=int, help="trials at once (tune.max_concurrent_trials)")
     parser.add_argument("--search-alg", choices=["random", "optuna"], help="tune.search_alg")
-    parser.add_argument("--num-workers", type=int, help="Ray Train workers per trial (run.num_workers)")
+    parser.add_argument("--num-workers", type=worker_count, metavar="N|MIN-MAX",
+                        help="Ray Train workers per trial, or a range (run.num_workers)")
     parser.add_argument("--cpus-per-worker", type=float, help="CPUs per worker (run.cpus_per_worker)")
     parser.add_argument("--gpus-per-worker", type=float, help="GPUs per worker with --use-gpu (run.gpus_per_worker)")
     parser.add_argument("--use-gpu", action="store_true", default=None, help="GPU workers")

@@ -131,12 +131,15 @@ def _fmt(resources: dict[str, float]) -> str:
 
 
 def describe_request(run) -> str:
+    """What the run needs to start: an elastic run starts with its minimum."""
     bundle = worker_bundle(run)
-    totals = ", ".join(f"{bundle[k] * run.num_workers:g} {k}s" for k in sorted(bundle))
-    flags = f"run.num_workers={run.num_workers} x run.cpus_per_worker={run.cpus_per_worker:g}"
+    n = run.min_workers
+    totals = ", ".join(f"{bundle[k] * n:g} {k}s" for k in sorted(bundle))
+    flags = f"run.num_workers={run.workers_text()} x run.cpus_per_worker={run.cpus_per_worker:g}"
     if run.use_gpu:
         flags = f"--use-gpu with {flags} x run.gpus_per_worker={run.gpus_per_worker:g}"
-    return f"{flags} needs {totals} ({run.num_workers} x {_fmt(bundle)}, each on one node)"
+    least = "at least " if run.elastic else ""
+    return f"{flags} needs {least}{totals} ({n} x {_fmt(bundle)}, each on one node)"
 
 
 def describe_cluster(nodes: list[NodeShape], autoscaler: Autoscaler | None, *, local: bool) -> str:
@@ -180,7 +183,7 @@ def ensure_resources(run, *, local: bool, wait: bool = True, verbose: bool = Tru
     bundle = worker_bundle(run)
     nodes = existing_nodes()
     autoscaler = None if local else find_autoscaler()
-    verdict = decide(bundle, run.num_workers, nodes, autoscaler)
+    verdict = decide(bundle, run.min_workers, nodes, autoscaler)
     if verdict == "impossible":
         raise ResourceError(
             f"not enough resources: {describe_request(run)}; no node can hold them now and none "
@@ -200,8 +203,8 @@ def wait_for_autoscaler(run, autoscaler: Autoscaler | None, verbose: bool = True
     bundle = worker_bundle(run)
     if verbose:
         print(f"waiting up to {run.resource_timeout_s:g} s (run.resource_timeout_s) for the autoscaler "
-              f"to add nodes for {run.num_workers} x {_fmt(bundle)}", flush=True)
-    pg = placement_group([dict(bundle) for _ in range(run.num_workers)], strategy="PACK")
+              f"to add nodes for {run.min_workers} x {_fmt(bundle)}", flush=True)
+    pg = placement_group([dict(bundle) for _ in range(run.min_workers)], strategy="PACK")
     try:
         ready, _ = ray.wait([pg.ready()], timeout=run.resource_timeout_s)
     finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Transform = Literal["log_return", "log1p_diff", "diff", "none"]
 
@@ -112,14 +112,45 @@ class RunConfig(_Section):
 
     name: str | None = None  # None: lstmgan-<UTC time>
     storage_path: str = "runs"
-    num_workers: int = Field(1, ge=1)
+    num_workers: int | tuple[int, int] = Field(
+        1, description="Ray Train workers; [min, max] for an elastic run that grows and shrinks with the cluster")
     use_gpu: bool = False
     cpus_per_worker: float = Field(1.0, gt=0.0)
     gpus_per_worker: float = Field(1.0, gt=0.0, description="with use_gpu; below 1 shares a GPU")
     keep_checkpoints: int = Field(2, ge=1)
-    max_failures: int = Field(2, ge=-1)
+    max_failures: int = Field(2, ge=-1, description="worker or node failures to recover from; -1: no limit")
+    max_preemption_failures: int = Field(
+        -1, ge=-1, description="spot preemptions to recover from, counted apart from max_failures; -1: no limit")
+    preemption_check_steps: int = Field(
+        20, ge=0, description="every this many steps, ask Ray for a preemption notice; 0: never")
+    elastic_resize_interval_s: float = Field(
+        60.0, ge=0.0, description="elastic run: how often to look for room for more workers")
     resource_timeout_s: float = Field(
         600.0, ge=0.0, description="on an autoscaling cluster, how long to wait for nodes that hold the workers")
+
+    @field_validator("num_workers")
+    @classmethod
+    def _check_workers(cls, value: int | tuple[int, int]) -> int | tuple[int, int]:
+        low, high = (value, value) if isinstance(value, int) else value
+        if low < 1 or high < low:
+            raise ValueError(f"workers must be at least 1, and [min, max] needs min <= max (got {value!r})")
+        return low if low == high else (low, high)
+
+    @property
+    def min_workers(self) -> int:
+        return self.num_workers if isinstance(self.num_workers, int) else self.num_workers[0]
+
+    @property
+    def max_workers(self) -> int:
+        return self.num_workers if isinstance(self.num_workers, int) else self.num_workers[1]
+
+    @property
+    def elastic(self) -> bool:
+        return self.min_workers != self.max_workers
+
+    def workers_text(self) -> str:
+        """``2`` or ``1-2``: how many workers, as users write it on the command line."""
+        return f"{self.min_workers}-{self.max_workers}" if self.elastic else str(self.min_workers)
 
 
 class Config(_Section):
@@ -132,10 +163,14 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _check_cross(self) -> "Config":
-        if self.train.batch_size % self.run.num_workers:
+        counts = range(self.run.min_workers, self.run.max_workers + 1)
+        odd = [n for n in counts if self.train.batch_size % n]
+        if odd:
+            every = " (an elastic run may have any count in between)" if self.run.elastic else ""
             raise ValueError(
                 f"train.batch_size={self.train.batch_size} is not divisible by "
-                f"run.num_workers={self.run.num_workers}; the global batch is split evenly")
+                f"{odd[0]} workers of run.num_workers={self.run.workers_text()}{every}; "
+                f"the global batch is split evenly")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -53,6 +53,11 @@ class ProgressCallback(UserCallback):
 
     def after_report(self, run_context, metrics, checkpoint):
         m = dict(metrics[0])  # rank 0's report; every worker reports the same synced values
+        if "preempted_at_step" in m:  # a restart point, not an epoch: no history row
+            if self.verbose:
+                print(f"epoch {m['epoch']:>3}  preemption notice for {m['preempted_nodes']} node(s): "
+                      f"checkpointed at step {m['preempted_at_step']}", flush=True)
+            return
         if self.verbose:
             print(format_epoch(m), flush=True)
         history = [h for h in read_history(self.run_dir) if h["epoch"] < m["epoch"]] + [m]

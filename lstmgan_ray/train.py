@@ -21,7 +21,8 @@ from lstmgan_ray.config import Config
 log = logging.getLogger(__name__)
 
 METRIC_KEYS = ("epoch", "d_loss", "g_loss", "g_adv_loss", "g_sup_loss", "val_rmse",
-               "val_rmse_persistence", "val_windows", "windows_per_s", "data_wait_s", "epoch_time_s")
+               "val_rmse_persistence", "val_windows", "windows_per_s", "data_wait_s", "epoch_time_s",
+               "workers")
 
 
 class TrainingDiverged(RuntimeError):
@@ -30,6 +31,11 @@ class TrainingDiverged(RuntimeError):
 
 def checkpoint_dir_name(epoch: int) -> str:
     return f"checkpoint_epoch_{epoch:04d}"
+
+
+def preemption_dir_name(epoch: int, step: int) -> str:
+    """A just-in-time checkpoint taken on a preemption notice, ``step`` steps into ``epoch``."""
+    return f"checkpoint_preempt_epoch_{epoch:04d}_step_{step:04d}"
 
 
 # -- worker side ----------------------------------------------------------------
@@ -68,12 +74,15 @@ def _all_sum(strategy, values):
     return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None).numpy()
 
 
-def validation_sums(gan, shard, batch_size: int):
-    """Local sums of squared errors (model, persistence) and the window count over a val shard."""
+def validation_sums(errors, shard, batch_size: int):
+    """Local sums of squared errors (model, persistence) and the window count over a val shard.
+
+    ``errors`` is ``gan.forecast_errors`` compiled once per worker (``tf.function`` with
+    ``reduce_retracing``), so the batch sizes of later epochs reuse the traces of the first.
+    """
     import numpy as np
     import tensorflow as tf
 
-    errors = tf.function(gan.forecast_errors, reduce_retracing=True)
     sums = np.zeros(3)
     for batch in shard.iter_batches(batch_size=batch_size, batch_format="numpy"):
         se, se_p = errors({k: tf.constant(batch[k]) for k in ("x", "last", "mu", "sd")},
@@ -99,29 +108,37 @@ def distributed_train_step(strategy, gan):
     return step
 
 
-def run_epoch(strategy, step_fn, gan, batches, steps: int):
-    """Run ``steps`` global steps over an iterable of this worker's NumPy batches.
+def run_epoch(strategy, step_fn, gan, batches, steps: int, *, start_step: int = 0, after_step=None):
+    """Run global steps ``start_step``..``steps`` over an iterable of this worker's NumPy batches.
 
     Returns the epoch's loss means (synced over workers) and the seconds spent
-    waiting on data. The iterable is drained to its end afterwards, so that the
-    next epoch's Ray Data iteration starts at the beginning of the shard rather
-    than at the windows this epoch's ``steps`` left over.
+    waiting on data. An epoch resumed from a mid-epoch checkpoint (``start_step``
+    > 0, loss trackers restored) first skips the batches already trained on, so the
+    rest of the epoch sees exactly the windows an unbroken one would. ``after_step``
+    is called with the number of steps done after each step. The iterable is
+    drained to its end afterwards, so that the next epoch's Ray Data iteration
+    starts at the beginning of the shard.
     """
     import tensorflow as tf
 
     from lstmgan_ray.gan import NO_BAD_STEP
 
-    for tracker in gan.metrics:
-        tracker.reset_state()
-    first_step = int(gan.g_optimizer.iterations.numpy())
+    if start_step == 0:
+        for tracker in gan.metrics:
+            tracker.reset_state()
+    first_step = int(gan.g_optimizer.iterations.numpy()) - start_step
     iterator = iter(batches)
     waited = 0.0
-    for _ in range(steps):
+    for _ in range(start_step):
+        next(iterator)
+    for done in range(start_step + 1, steps + 1):
         t0 = time.perf_counter()
         batch = next(iterator)
         waited += time.perf_counter() - t0
         local = ({"x": tf.constant(batch["x"])}, tf.constant(batch["y"]))
         step_fn(strategy.experimental_distribute_values_from_function(lambda _ctx, v=local: v))
+        if after_step is not None:
+            after_step(done)
     for _ in iterator:
         pass
     logs = {m.name: float(m.result()) for m in gan.metrics[:4]}
@@ -130,19 +147,46 @@ def run_epoch(strategy, step_fn, gan, batches, steps: int):
     return logs, waited
 
 
+class PreemptionGuard:
+    """Asks Ray every ``every`` steps whether a node of this run is being preempted; on the
+    first notice, checkpoints the middle of the epoch so the restarted run loses at most
+    the steps since.
+
+    ``ray.train.get_preemption_info`` is a barrier: every worker calls it at the same
+    steps, which holds because every worker takes the same number of steps.
+    """
+
+    def __init__(self, every: int, save):
+        self.every = every
+        self.save = save
+        self.noticed = False
+
+    def __call__(self, epoch: int, step: int) -> None:
+        import ray.train
+
+        if not self.every or self.noticed or step % self.every:
+            return
+        info = ray.train.get_preemption_info()
+        if info is not None:
+            self.noticed = True
+            self.save(epoch, step, info)
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train worker: build the GAN under MWMS, resume if a checkpoint exists, train, report.
 
     Args:
         config: ``{"cfg": resolved config dict, "scaler": fitted scaler,
-            "steps_per_epoch": int, "resume_from": checkpoint path or None}`` from the driver.
+            "steps_per_epoch": int, "resume_from": checkpoint path or None,
+            "pause": a test's pause point (``fault_points``) or None}`` from the driver.
     """
     import keras
     import numpy as np
     import ray.train
     import tensorflow as tf
 
-    from lstmgan_ray.checkpoint import restore_training_state, save_checkpoint
+    from lstmgan_ray.checkpoint import read_trackers, restore_training_state, save_checkpoint
+    from lstmgan_ray.fault_points import pause_point
 
     cfg, scaler, steps = config["cfg"], config["scaler"], int(config["steps_per_epoch"])
     t = cfg["train"]
@@ -155,17 +199,33 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     with strategy.scope():
         gan = build_gan(cfg, scaler)
-        start_epoch = 0
-        # This run's latest checkpoint (after a worker failure) wins over the user's --resume-from.
+        start_epoch, start_step = 0, 0
+        # This run's latest checkpoint (after a failure, preemption or resize) wins over --resume-from.
         checkpoint = ray.train.get_checkpoint() or (
             ray.train.Checkpoint(config["resume_from"]) if config.get("resume_from") else None)
         if checkpoint:
             with checkpoint.as_directory() as ckpt_dir:
-                start_epoch = restore_training_state(ckpt_dir, gan)
+                start_epoch, start_step = restore_training_state(ckpt_dir, gan)
             if rank == 0:
-                print(f"resuming after epoch {start_epoch} from {checkpoint.path}", flush=True)
+                where = f"step {start_step} of epoch {start_epoch + 1}" if start_step else f"epoch {start_epoch}"
+                print(f"resuming after {where} from {checkpoint.path} on {world} worker(s)", flush=True)
 
+    def report_preemption(epoch: int, step: int, info) -> None:
+        """All workers report; rank 0's checkpoint carries the trackers so the epoch's means survive."""
+        metrics = {"epoch": epoch + 1, "preempted_at_step": step, "val_rmse": float("nan"),
+                   "workers": world, "preempted_nodes": len(info.preempted_node_ids)}
+        trackers = read_trackers(gan)
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = None
+            if rank == 0:
+                save_checkpoint(tmp, gan, scaler, cfg, epoch, metrics, step=step, trackers=trackers)
+                ckpt = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=preemption_dir_name(epoch + 1, step))
+
+    guard = PreemptionGuard(cfg["run"]["preemption_check_steps"], report_preemption)
+    pause = pause_point(config.get("pause"), rank)
     step_fn = distributed_train_step(strategy, gan)
+    errors = tf.function(gan.forecast_errors, reduce_retracing=True)
     local_batch = t["batch_size"] // world
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
@@ -174,10 +234,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             batch_size=local_batch, batch_format="numpy", drop_last=True, prefetch_batches=2,
             local_shuffle_buffer_size=t["shuffle_buffer"] or None,
             local_shuffle_seed=(t["seed"] * 1000 + epoch) if t["shuffle_buffer"] else None)
+
+        def after_step(done: int, epoch: int = epoch) -> None:
+            if pause is not None:
+                pause(epoch + 1, done)
+            guard(epoch, done)
+
         started = time.perf_counter()
-        logs, data_wait = run_epoch(strategy, step_fn, gan, batches, steps)
+        logs, data_wait = run_epoch(strategy, step_fn, gan, batches, steps,
+                                    start_step=start_step if epoch == start_epoch else 0, after_step=after_step)
         train_time = time.perf_counter() - started
-        se, se_p, count = _all_sum(strategy, validation_sums(gan, val_shard, local_batch))
+        trained_steps = steps - (start_step if epoch == start_epoch else 0)
+        se, se_p, count = _all_sum(strategy, validation_sums(errors, val_shard, local_batch))
         metrics = {
             "epoch": epoch + 1,
             "d_loss": logs["d_loss"], "g_loss": logs["g_loss"],
@@ -185,9 +253,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "val_rmse": math.sqrt(se / count) if count else float("nan"),
             "val_rmse_persistence": math.sqrt(se_p / count) if count else float("nan"),
             "val_windows": int(count),
-            "windows_per_s": steps * t["batch_size"] / train_time,
+            "windows_per_s": trained_steps * t["batch_size"] / train_time,
             "data_wait_s": data_wait,
             "epoch_time_s": time.perf_counter() - started,
+            "workers": world,
         }
         if logs["first_nonfinite_step"] is not None or not np.isfinite(metrics["val_rmse"]):
             # Every worker sees the same synced values, so all stop here together. Reported
@@ -289,9 +358,9 @@ def steps_per_epoch(cfg: Config, counts: dict[str, int]) -> int:
     if steps == 0:
         raise DataError(f"{cfg.data.path}: {counts['train']} training windows, fewer than "
                         f"one global batch ({batch}); lower train.batch_size or add data")
-    if counts["val"] < cfg.run.num_workers:
+    if counts["val"] < cfg.run.max_workers:
         raise DataError(f"{cfg.data.path}: {counts['val']} validation windows, fewer than "
-                        f"the {cfg.run.num_workers} workers; adjust data.splits")
+                        f"the {cfg.run.max_workers} workers; adjust data.splits")
     return steps
 
 
@@ -310,6 +379,8 @@ def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name:
     from ray.data import ExecutionOptions
     from ray.train.tensorflow import TensorflowTrainer
 
+    from lstmgan_ray.fault_points import pause_spec_from_env
+
     cfg = Config.from_dict(resolved)
     run = cfg.run
     per_worker = {"CPU": run.cpus_per_worker, **({"GPU": run.gpus_per_worker} if run.use_gpu else {})}
@@ -317,15 +388,17 @@ def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name:
         train_loop_per_worker,
         train_loop_config={"cfg": resolved, "scaler": prepared.scaler,
                            "steps_per_epoch": steps_per_epoch(cfg, prepared.counts),
-                           "resume_from": resume_from},
+                           "resume_from": resume_from, "pause": pause_spec_from_env()},
         scaling_config=ray.train.ScalingConfig(
-            num_workers=run.num_workers, use_gpu=run.use_gpu, resources_per_worker=per_worker),
+            num_workers=run.num_workers, use_gpu=run.use_gpu, resources_per_worker=per_worker,
+            elastic_resize_monitor_interval_s=run.elastic_resize_interval_s),
         run_config=ray.train.RunConfig(
             name=name, storage_path=storage_path,
             checkpoint_config=ray.train.CheckpointConfig(
                 num_to_keep=run.keep_checkpoints, checkpoint_score_attribute="val_rmse",
                 checkpoint_score_order="min"),
-            failure_config=ray.train.FailureConfig(max_failures=run.max_failures),
+            failure_config=ray.train.FailureConfig(max_failures=run.max_failures,
+                                                   max_preemption_failures=run.max_preemption_failures),
             callbacks=callbacks),
         datasets={"train": prepared.train, "val": prepared.val},
         dataset_config=ray.train.DataConfig(
@@ -400,6 +473,8 @@ def outcome_from_result(result) -> TrainingOutcome:
 
     best = None
     for ckpt, metrics in result.best_checkpoints or []:
+        if "preempted_at_step" in metrics:  # mid-epoch, never validated: a restart point, not a result
+            continue
         if best is None or metrics.get("val_rmse", math.inf) < best[1].get("val_rmse", math.inf):
             best = (ckpt, metrics)
     run_dir = result.path

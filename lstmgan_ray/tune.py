@@ -38,10 +38,9 @@ def trial_driver(config: dict[str, Any], *, spec: dict[str, Any], windows: dict[
     storage path and name and continues it from its latest checkpoint.
     """
     import ray.tune
-    from ray.tune.integration.ray_train import TuneReportCallback
 
     from lstmgan_ray.progress import ProgressCallback
-    from lstmgan_ray.tune_callbacks import PlacementGroupRecorder
+    from lstmgan_ray.tune_callbacks import PlacementGroupRecorder, epoch_report_callback
     from lstmgan_ray.train import make_trainer, outcome_from_result, raise_if_diverged, steps_per_epoch
 
     sweep = SweepSpec.model_validate(spec)
@@ -51,7 +50,7 @@ def trial_driver(config: dict[str, Any], *, spec: dict[str, Any], windows: dict[
     prepared = windows[cfg.data.input_dim]
     resolved = cfg.to_dict()
     resolved["run"].update(name=TRAIN_RUN, storage_path=storage)
-    callbacks = [TuneReportCallback(), ProgressCallback(f"{storage}/{TRAIN_RUN}", verbose=False)]
+    callbacks = [epoch_report_callback(), ProgressCallback(f"{storage}/{TRAIN_RUN}", verbose=False)]
     if registry is not None:
         callbacks.append(PlacementGroupRecorder(registry, trial_id))
     trainer = make_trainer(resolved, prepared, storage_path=storage, name=TRAIN_RUN, callbacks=callbacks)
@@ -145,7 +144,7 @@ def run_sweep(spec: SweepSpec, *, name: str | None = None, resume: bool = False,
     else:
         if verbose:
             print(f"sweep {name}: {trial_count(spec)} trial(s), at most {spec.tune.max_concurrent_trials} "
-                  f"at once, {base.run.num_workers} worker(s) each; results in {experiment}", flush=True)
+                  f"at once, {base.run.workers_text()} worker(s) each; results in {experiment}", flush=True)
         tuner = Tuner(
             trainable, param_space=spec.param_space(),
             tune_config=ray.tune.TuneConfig(
@@ -203,15 +202,15 @@ def _fit_local_resources(spec: SweepSpec, verbose: bool) -> SweepSpec:
 
     run = spec.base_config().run
     have = ray.cluster_resources()
-    need = run.num_workers * run.cpus_per_worker + spec.tune.driver_resources.get("CPU", 0)
+    need = run.min_workers * run.cpus_per_worker + spec.tune.driver_resources.get("CPU", 0)
     if need > have.get("CPU", 0):
         raise ConfigError(
             f"one trial needs {need:g} CPUs (tune.driver_resources CPU "
-            f"{spec.tune.driver_resources.get('CPU', 0):g} + {run.num_workers} worker(s) x "
+            f"{spec.tune.driver_resources.get('CPU', 0):g} + {run.min_workers} worker(s) x "
             f"{run.cpus_per_worker:g}); this machine's Ray has {have.get('CPU', 0):g}")
     fit = int(have.get("CPU", 0) // need) if need > 0 else spec.tune.max_concurrent_trials
     if run.use_gpu:
-        fit = min(fit, int(have.get("GPU", 0) // (run.num_workers * run.gpus_per_worker)))
+        fit = min(fit, int(have.get("GPU", 0) // (run.min_workers * run.gpus_per_worker)))
     if spec.tune.max_concurrent_trials <= fit:
         return spec
     if verbose:

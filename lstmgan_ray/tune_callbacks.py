@@ -96,3 +96,16 @@ class SweepProgress(Callback):
 
 def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def epoch_report_callback():
+    """Ray's ``TuneReportCallback`` for epoch reports only: a preemption checkpoint's report
+    (mid-epoch, no validation) is a restart point, and must not reach the scheduler as a result."""
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    class EpochReportCallback(TuneReportCallback):
+        def after_report(self, run_context, metrics, checkpoint):
+            if "preempted_at_step" not in metrics[0]:
+                super().after_report(run_context, metrics, checkpoint)
+
+    return EpochReportCallback()

@@ -55,6 +55,14 @@ def test_bad_values_name_the_key(override, message):
 def test_batch_not_divisible_by_workers():
     with pytest.raises(ConfigError, match="not divisible"):
         load_config(None, ["train.batch_size=10", "run.num_workers=3"])
+    # Elastic: every count the run may shrink or grow to must split the batch.
+    with pytest.raises(ConfigError, match="not divisible by 3 workers of run.num_workers=2-4"):
+        load_config(None, ["train.batch_size=16", "run.num_workers=[2,4]"])
+    run = load_config(None, ["train.batch_size=12", "run.num_workers=[2,4]"]).run
+    assert (run.min_workers, run.max_workers, run.elastic, run.workers_text()) == (2, 4, True, "2-4")
+    assert load_config(None, ["run.num_workers=[2,2]"]).run.num_workers == 2
+    with pytest.raises(ConfigError, match="min <= max"):
+        load_config(None, ["run.num_workers=[3,1]"])
 
 
 def test_unknown_keys_in_yaml_all_reported(tmp_path):

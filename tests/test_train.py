@@ -1,12 +1,18 @@
-"""Real Ray Train runs: 1 vs 2 workers take the same steps; a resumed run equals an unbroken one."""
+"""Real Ray Train runs: 1 vs 2 workers take the same steps; a resumed run whose worker is killed
+mid-epoch equals an unbroken one."""
 
+import json
 import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from lstmgan_ray.checkpoint import GENERATOR_FILE, load_checkpoint
 from lstmgan_ray.config import Config
+from lstmgan_ray.fault_points import PAUSE_AT_ENV, PAUSE_DIR_ENV, hold_name, marker_name
 from lstmgan_ray.train import run_training
 
 from conftest import tiny_config, trained_config, write_dataset
@@ -53,11 +59,41 @@ def test_one_and_two_workers_follow_the_same_trajectory(ray_local, two_series_di
     assert histories[1][0]["g_sup_loss"] != pytest.approx(histories[1][-1]["g_sup_loss"], rel=1e-3)
 
 
-def test_resumed_run_ends_with_the_same_weights(trained, tmp_path):
-    """3 epochs straight (the session's shared run) == resuming its epoch-1 checkpoint to 3,
-    with noise and recurrent dropout on."""
+def wait_for_file(directory, name: str, run, timeout: float = 300.0):
+    """Poll for a file the run writes; fail at once if the run ended without writing it."""
+    path = os.path.join(directory, name)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert not run.done(), f"the run ended before writing {name}: {run.exception()!r}"
+        assert time.monotonic() < deadline, f"no {name} after {timeout:.0f} s"
+        time.sleep(0.1)
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def test_resumed_run_survives_a_killed_worker_and_ends_with_the_same_weights(trained, tmp_path, monkeypatch):
+    """3 epochs straight (the session's shared run) == resuming its epoch-1 checkpoint to 3, with
+    noise and recurrent dropout on, and the worker killed in the middle of epoch 3: Ray Train
+    restarts it from this run's epoch-2 checkpoint (FailureConfig.max_failures) and the run ends
+    exactly where the unbroken one did, every epoch reported once."""
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    (pause / hold_name(3, 2)).touch()
+    monkeypatch.setenv(PAUSE_DIR_ENV, str(pause))
+    monkeypatch.setenv(PAUSE_AT_ENV, "3:2")  # of 25 steps
+    cfg = trained_config(trained.data, str(tmp_path), name="resumed")
+    cfg["run"]["max_failures"] = 1
     first = os.path.join(trained.run_dir, "checkpoint_epoch_0001")
-    resumed = _run(trained_config(trained.data, str(tmp_path), name="resumed"), resume_from=first)
+    with ThreadPoolExecutor(1) as pool:
+        run = pool.submit(_run, cfg, resume_from=first)
+        victim = wait_for_file(pause, marker_name(0, 3, 2), run)
+        assert os.path.isdir(tmp_path / "resumed" / "checkpoint_epoch_0002")
+        os.kill(victim["pid"], signal.SIGKILL)
+        os.remove(pause / marker_name(0, 3, 2))
+        os.remove(pause / hold_name(3, 2))
+        resumed = run.result(timeout=600)
+    # The restarted worker is a new process that went through the same step again.
+    assert json.loads((pause / marker_name(0, 3, 2)).read_text())["pid"] != victim["pid"]
     assert [h["epoch"] for h in resumed.history] == [2, 3]
     for a, b in zip(trained.history[1:], resumed.history):
         for key in ("d_loss", "g_loss", "val_rmse"):
