@@ -71,3 +71,13 @@ def test_unknown_keys_in_yaml_all_reported(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert "train.epoch" in str(err.value) and "'modle'" in str(err.value)
+
+
+def test_num_workers_flag_takes_a_count_or_a_range():
+    from lstmgan_ray.cli import train_parser
+
+    parser = train_parser()
+    assert parser.parse_args(["--num-workers", "3"]).num_workers == 3
+    assert parser.parse_args(["--num-workers", "2-8"]).num_workers == [2, 8]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--num-workers", "two"])
