@@ -165,12 +165,15 @@ class Config(_Section):
     def _check_cross(self) -> "Config":
         counts = range(self.run.min_workers, self.run.max_workers + 1)
         odd = [n for n in counts if self.train.batch_size % n]
-        if odd:
-            every = " (an elastic run may have any count in between)" if self.run.elastic else ""
+        if odd and not self.run.elastic:
             raise ValueError(
                 f"train.batch_size={self.train.batch_size} is not divisible by "
-                f"{odd[0]} workers of run.num_workers={self.run.workers_text()}{every}; "
-                f"the global batch is split evenly")
+                f"run.num_workers={self.run.num_workers}; the global batch is split evenly")
+        if odd:
+            raise ValueError(
+                f"train.batch_size={self.train.batch_size} is not divisible by {odd[0]} workers of "
+                f"run.num_workers={self.run.workers_text()} (an elastic run may have any count in "
+                f"between); the global batch is split evenly")
         return self
 
     def to_dict(self) -> dict[str, Any]:
