@@ -17,6 +17,9 @@ import threading
 import time
 
 os.environ["RAY_TRAIN_PREEMPTION_POLL_INTERVAL_S"] = "0.2"
+# After a node is lost, Ray Train first waits this long for a group as large as before (60 s by
+# default) before it starts a smaller one.
+os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = "20"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from lstmgan_ray.fault_points import PAUSE_AT_ENV, PAUSE_DIR_ENV, hold_name, marker_name  # noqa: E402
