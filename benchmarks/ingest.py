@@ -28,11 +28,18 @@ def bench_ingest(data_path: str, *, input_dim: int = 3, batch: int = 128, shuffl
     prepare_s = time.perf_counter() - t0
     windows = sum(prepared.counts.values())
 
+    iterate = iterate_rate(prepared.train, batch=batch, shuffle_buffer=shuffle_buffer)
+    return {"data": data_path, "rows": info.num_rows, "features": len(info.features),
+            "windows": windows, "train_windows": prepared.counts["train"],
+            "prepare_s": prepare_s, "prepare_windows_per_s": windows / prepare_s, **iterate}
+
+
+def iterate_rate(dataset, *, batch: int, shuffle_buffer: int = 1024) -> dict[str, float]:
+    """One epoch of a worker's batches from ``dataset``: windows/s and the longest wait for one batch."""
     delivered, longest_wait = 0, 0.0
     t0 = time.perf_counter()
-    batches = iter(prepared.train.iter_batches(
-        batch_size=batch, batch_format="numpy", drop_last=True, prefetch_batches=2,
-        local_shuffle_buffer_size=shuffle_buffer or None, local_shuffle_seed=0))
+    batches = iter(dataset.iter_batches(batch_size=batch, batch_format="numpy", drop_last=True, prefetch_batches=2,
+                                        local_shuffle_buffer_size=shuffle_buffer or None, local_shuffle_seed=0))
     while True:
         t1 = time.perf_counter()
         b = next(batches, None)
@@ -41,8 +48,5 @@ def bench_ingest(data_path: str, *, input_dim: int = 3, batch: int = 128, shuffl
         longest_wait = max(longest_wait, time.perf_counter() - t1)
         delivered += len(b["x"])
     iterate_s = time.perf_counter() - t0
-    return {"data": data_path, "rows": info.num_rows, "features": len(info.features),
-            "windows": windows, "train_windows": prepared.counts["train"],
-            "prepare_s": prepare_s, "prepare_windows_per_s": windows / prepare_s,
-            "iterate_s": iterate_s, "iterate_windows_per_s": delivered / iterate_s,
+    return {"iterate_s": iterate_s, "iterate_windows_per_s": delivered / iterate_s,
             "iterate_longest_batch_wait_s": longest_wait}

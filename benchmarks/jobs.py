@@ -49,7 +49,7 @@ class TreeSampler(threading.Thread):
         self.peak: dict[str, float] = {}
         self.peak_total = 0.0
         self.driver_tensorflow_at: float | None = None
-        self._started = time.perf_counter()
+        self._t0 = time.perf_counter()
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -79,7 +79,7 @@ class TreeSampler(threading.Thread):
             if self.driver_tensorflow_at is None and time.monotonic() - last_maps > 1.0:
                 last_maps = time.monotonic()
                 if maps_tensorflow(root):
-                    self.driver_tensorflow_at = time.perf_counter() - self._started
+                    self.driver_tensorflow_at = time.perf_counter() - self._t0
             self._stop_event.wait(self.interval)
 
     def stop(self) -> None:

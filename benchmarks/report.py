@@ -60,10 +60,9 @@ def format_report(r: dict[str, Any]) -> str:
                      f"step {_f(one['startup_s'])} s after the command; wall {one['wall_s']:.0f} s; peak RSS "
                      f"driver {_f(one['peak_rss_mb'].get('driver'), '{:.0f}')} MB, worker "
                      f"{_f(one['peak_rss_mb'].get('train_worker'), '{:.0f}')} MB")
-        lines.append(f"2 workers x 1 thread: {j['two_workers']['windows_per_s']:.0f} windows/s; 1 worker x 2 threads: "
-                     f"{j['one_worker_two_threads']['windows_per_s']:.0f} windows/s "
-                     f"(ratio {j['two_workers_vs_one_worker_two_threads']:.2f}); each series' last "
-                     f"{r['settings']['scaling_days']} days")
+        lines.append(f"2 workers x 1 thread: {j['two_workers']['windows_per_s']:.0f} windows/s (each series' last "
+                     f"{r['settings']['scaling_days']} days) = {j['two_workers_vs_one_worker']:.2f}x the 1 worker "
+                     f"with 2 threads above; first step {_f(j['two_workers']['startup_s'])} s after the command")
     if "memory" in r:
         mem, rss = r["memory"], r["memory"]["peak_rss_mb"]
         d = mem["dataset"]
