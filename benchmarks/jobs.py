@@ -101,6 +101,7 @@ def parse_job_output(lines: list[tuple[float, str]]) -> dict[str, Any]:
     stamps = {key: t for t, text in lines for key in ("preparing", "windows:") if text.startswith(key)}
     windows_line = next((text for _, text in lines if text.startswith("windows:")), None)
     return {"summary": json.loads(lines[-1][1]), "windows": windows_count(windows_line),
+            "prepare_started_s": stamps.get("preparing"), "windows_ready_s": stamps.get("windows:"),
             "prepare_s": stamps["windows:"] - stamps["preparing"] if len(stamps) == 2 else None}
 
 
@@ -136,5 +137,6 @@ def run_train_job(args: list[str], *, env: dict[str, str] | None = None, timeout
         history = [json.loads(line) for line in fh if line.strip()]
     return {"command": " ".join(["jobs/train.py", *args]), "wall_s": wall, "history": history,
             "windows": out["windows"], "prepare_s": out["prepare_s"],
+            "prepare_started_s": out["prepare_started_s"], "windows_ready_s": out["windows_ready_s"],
             "peak_rss_mb": dict(sampler.peak), "peak_rss_total_mb": sampler.peak_total,
             "driver_imports_tensorflow_after_s": sampler.driver_tensorflow_at}

@@ -57,7 +57,8 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"jobs/train.py, 1 worker, bundled data: {one['windows_per_s']:.0f} windows/s (epoch "
                      f"{one['epochs']}) = {_f(j.get('one_worker_vs_plain'), '{:.2f}x')} the plain loop; waited on "
                      f"data {w['data_wait_s']:.2f} s of {w['steps_s']:.1f} s ({100 * w['fraction']:.2f}%); first "
-                     f"step {_f(one['startup_s'])} s after the command; wall {one['wall_s']:.0f} s; peak RSS "
+                     f"step {_f(one['startup_s'])} s after the command (data preparation from "
+                     f"{_f(one['prepare_started_s'])} s to {_f(one['windows_ready_s'])} s); wall {one['wall_s']:.0f} s; peak RSS "
                      f"driver {_f(one['peak_rss_mb'].get('driver'), '{:.0f}')} MB, worker "
                      f"{_f(one['peak_rss_mb'].get('train_worker'), '{:.0f}')} MB")
         lines.append(f"2 workers x 1 thread: {j['two_workers']['windows_per_s']:.0f} windows/s (each series' last "

@@ -60,7 +60,8 @@ def test_job_and_memory_pieces(tmp_path):
     summary = {"run_dir": "/x", "best_checkpoint": "/x/c", "metrics": {}, "epochs_reported": 2}
     out = parse_job_output([(0.5, "preparing windows from 2 file(s)"), (3.0, "windows: train=70 val=15 test=16; 1 steps"),
                             (9.0, json.dumps(summary))])
-    assert out == {"summary": summary, "windows": {"train": 70, "val": 15, "test": 16}, "prepare_s": 2.5}
+    assert out == {"summary": summary, "windows": {"train": 70, "val": 15, "test": 16}, "prepare_s": 2.5,
+                   "prepare_started_s": 0.5, "windows_ready_s": 3.0}
 
     proc = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(50 << 20); time.sleep(1.5)"])
     sampler = TreeSampler(proc.pid, interval=0.05)
