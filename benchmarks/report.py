@@ -31,7 +31,7 @@ def format_report(r: dict[str, Any]) -> str:
         mm = r["matmul"]
         peak = mm["numpy_gflops"]
         out += [f"float32 matmul {mm['n']}x{mm['n']}: NumPy {mm['numpy_gflops']:.1f} GFLOP/s, "
-                f"TensorFlow {mm['tensorflow_gflops']:.1f} GFLOP/s", ""]
+                f"TensorFlow {mm['tensorflow_gflops']:.1f} GFLOP/s (best of the runs before and after the steps)", ""]
     if "steps" in r:
         rows = []
         for point in r["steps"]:
@@ -55,7 +55,8 @@ def format_report(r: dict[str, Any]) -> str:
         j = r["jobs"]
         one, w = j["one_worker"], j["data_wait"]
         lines.append(f"jobs/train.py, 1 worker, bundled data: {one['windows_per_s']:.0f} windows/s (epoch "
-                     f"{one['epochs']}) = {_f(j.get('one_worker_vs_plain'), '{:.2f}x')} the plain loop; waited on "
+                     f"{one['epochs']}) = {_f(j.get('one_worker_vs_plain'), '{:.2f}x')} the plain loop (timed again "
+                     f"around it: {_f(j.get('plain_windows_per_s', {}).get('mean'), '{:.0f}')} windows/s); waited on "
                      f"data {w['data_wait_s']:.2f} s of {w['steps_s']:.1f} s ({100 * w['fraction']:.2f}%); first "
                      f"step {_f(one['startup_s'])} s after the command (data preparation from "
                      f"{_f(one['prepare_started_s'])} s to {_f(one['windows_ready_s'])} s); wall {one['wall_s']:.0f} s; peak RSS "

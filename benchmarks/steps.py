@@ -133,7 +133,7 @@ def timed(runner, batches) -> float:
 
 
 def bench_point(point: Point, strategy, *, variants=VARIANTS, model: dict[str, Any] | None = None,
-                steps: int = 4, rounds: int = 3, warmup: int = 2) -> dict[str, Any]:
+                steps: int = 4, rounds: int = 3, warmup: int = 2, keep: dict | None = None) -> dict[str, Any]:
     """Windows/s, ms/step and GFLOP/s of each variant at ``point``, and each one's ratio to ``plain``.
 
     Args:
@@ -141,6 +141,8 @@ def bench_point(point: Point, strategy, *, variants=VARIANTS, model: dict[str, A
         model: model-section overrides (the smoke run shrinks the networks).
         steps, rounds: each round times ``steps`` steps of every variant, back to back.
         warmup: untimed steps first (the first one traces, and with XLA compiles).
+        keep: if given, receives ``plain_rate``, a function that times the plain loop again
+            (windows/s), so that a later measurement can be read against it at the same load.
     """
     batches = make_batches(point, max(steps, warmup))
     runners, first_step_s = [], {}
@@ -167,6 +169,10 @@ def bench_point(point: Point, strategy, *, variants=VARIANTS, model: dict[str, A
         if "plain" in rates and name != "plain":
             entry["vs_plain"] = statistics.median(a / b for a, b in zip(rates[name], rates["plain"]))
         out["variants"][name] = entry
+    if keep is not None and "plain" in rates:
+        plain = runners[list(variants).index("plain")]
+        keep["plain_rate"] = lambda: statistics.median(
+            point.batch * steps / timed(plain, batches[:steps]) for _ in range(rounds))
     del runners
     gc.collect()
     return out
