@@ -30,6 +30,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, *,
     parser.add_argument("--name", help=name_help)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config key; YAML-typed value; repeatable")
+    parser.add_argument("--profile", help="named preset laid under --config/--set/flags: 'fast' = no "
+                        "recurrent dropout (cuDNN on GPUs), mixed precision, XLA on GPUs, sqrt learning-rate "
+                        "scaling (lstmgan_ray/profiles/fast.yaml); default: the design")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
 
 
@@ -90,7 +93,7 @@ def add_resume_arguments(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, args.overrides, **common_flags(args),
+    cfg = load_config(args.config, args.overrides, profile=args.profile, **common_flags(args),
                       **{"run.num_workers": args.num_workers, "run.use_gpu": args.use_gpu,
                          "train.batch_size": args.batch_size})
     from lstmgan_ray.train import dumps_summary, run_training
@@ -142,7 +145,7 @@ def _tune(args: argparse.Namespace) -> int:
 
     flags = common_flags(args)
     name = flags.pop("run.name")
-    spec = load_sweep(args.config or default_sweep_file(), args.overrides, **flags,
+    spec = load_sweep(args.config or default_sweep_file(), args.overrides, profile=args.profile, **flags,
                       **{"run.num_workers": args.num_workers, "run.cpus_per_worker": args.cpus_per_worker,
                          "run.gpus_per_worker": args.gpus_per_worker, "run.use_gpu": args.use_gpu,
                          "tune.num_samples": args.num_samples, "tune.search_alg": args.search_alg,

@@ -99,6 +99,32 @@ class TrainConfig(_Section):
     shuffle_buffer: int = Field(1024, ge=0, description="local shuffle buffer in windows; 0 disables")
     seed: int = 0
     deterministic: bool = True
+    jit_compile: bool | Literal["auto"] = Field(
+        False, description="XLA-compile each worker's forward/backward pass; auto: on GPU workers "
+                           "whose layers all allow it (not cuDNN LSTMs), off on CPUs (slower there)")
+    mixed_precision: Literal["off", "auto", "float16", "bfloat16"] = Field(
+        "off", description="auto: float16 with loss scaling on GPU workers, bfloat16 on CPUs that "
+                           "multiply it natively (AVX512_BF16/AMX), else float32")
+    lr_scaling: Literal["none", "linear", "sqrt"] = Field(
+        "none", description="scale both learning rates by batch_size / lr_reference_batch (linear) "
+                            "or its square root (sqrt)")
+    lr_reference_batch: int = Field(128, ge=1, description="the global batch the learning rates are set for")
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as False: `--set train.mixed_precision=off` means "off".
+        return "off" if value is False else value
+
+    def learning_rates(self) -> tuple[float, float]:
+        """(generator, discriminator) learning rates after the ``lr_scaling`` rule for ``batch_size``.
+
+        ``sqrt``: lr x (batch_size / lr_reference_batch) ** 0.5, the usual rule for Adam;
+        ``linear``: lr x batch_size / lr_reference_batch (Goyal et al., for SGD); ``none``: as set.
+        """
+        ratio = self.batch_size / self.lr_reference_batch
+        factor = {"none": 1.0, "linear": ratio, "sqrt": ratio ** 0.5}[self.lr_scaling]
+        return self.g_learning_rate * factor, self.d_learning_rate * factor
 
     @model_validator(mode="after")
     def _resolve_n_critic(self) -> "TrainConfig":
@@ -190,16 +216,51 @@ class Config(_Section):
             raise ConfigError(_format_validation_error(err)) from None
 
 
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+DEFAULT_PROFILE = "default"
+
+
+def available_profiles() -> list[str]:
+    """Named presets: ``default`` (the design, no preset) and every ``lstmgan_ray/profiles/*.yaml``."""
+    return [DEFAULT_PROFILE] + sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def read_profile(name: str | None) -> dict[str, Any]:
+    """A profile's raw sections (empty for ``default``/``None``); shipped inside the package,
+    so ``--profile`` works from an installed wheel as from a checkout."""
+    if name in (None, DEFAULT_PROFILE):
+        return {}
+    known = available_profiles()
+    if name not in known:
+        raise ConfigError(f"unknown profile {name!r}{_did_you_mean(name, known)}")
+    return read_config_file(PROFILE_DIR / f"{name}.yaml")
+
+
+def merge_sections(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` laid over ``base`` key by key within each section (a user's file over a profile)."""
+    out = copy.deepcopy(base)
+    for section, body in top.items():
+        if isinstance(body, dict) and isinstance(out.get(section), dict):
+            out[section].update(copy.deepcopy(body))
+        else:
+            out[section] = copy.deepcopy(body)
+    return out
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
-                **flags: Any) -> Config:
-    """Build the config: defaults < YAML file < `--set` overrides < explicit CLI flags.
+                profile: str | None = None, **flags: Any) -> Config:
+    """Build the config: defaults < profile < YAML file < `--set` overrides < explicit CLI flags.
 
     Args:
         path: optional YAML file holding any subset of the sections.
         overrides: ``section.key=value`` strings; values are parsed as YAML.
+        profile: a named preset (``available_profiles()``) laid under the file; ``None``: the design.
         flags: dotted keys (``"train.epochs"``) set by dedicated CLI flags; ``None`` skips.
     """
-    return apply_overrides(read_config_file(path) if path is not None else {}, overrides, **flags)
+    raw = read_profile(profile)
+    if path is not None:
+        raw = merge_sections(raw, read_config_file(path))
+    return apply_overrides(raw, overrides, **flags)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

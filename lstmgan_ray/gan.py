@@ -9,10 +9,14 @@ replica, step) so a resumed run replays the same draws, and metrics kept in
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import tensorflow as tf
 
 from lstmgan_ray import losses as L
+
+log = logging.getLogger(__name__)
 
 
 def next_values_to_prices(values: tf.Tensor, last: tf.Tensor, mu: tf.Tensor, sd: tf.Tensor,
@@ -38,6 +42,31 @@ def next_values_to_prices(values: tf.Tensor, last: tf.Tensor, mu: tf.Tensor, sd:
 
 
 NO_BAD_STEP = 2**31 - 1
+
+
+def skip_together(grads):
+    """Make every worker's gradients non-finite when any worker's are.
+
+    ``LossScaleOptimizer`` decides to skip a float16 step on its *local*
+    gradients, before they are all-reduced; with several workers one could skip
+    (and halve its loss scale) while another applies its step and waits in the
+    all-reduce forever, or the replicas drift apart. One scalar all-reduce first
+    makes the decision, and so the loss scale, the same on every worker.
+    """
+    present = [g for g in grads if g is not None]
+    bad = tf.add_n([tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32)) for g in present])
+    ctx = tf.distribute.get_replica_context()
+    if ctx is not None:
+        bad = ctx.all_reduce(tf.distribute.ReduceOp.SUM, bad)
+    poison = tf.where(bad > 0, tf.constant(float("nan")), tf.constant(0.0))
+    return [None if g is None else g + tf.cast(poison, g.dtype) for g in grads]
+
+
+class SyncedLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
+    """Keras' dynamic loss scaling for float16, with the skip decision shared by all workers."""
+
+    def apply(self, grads, trainable_variables=None):
+        return super().apply(skip_together(list(grads)), trainable_variables)
 
 
 class FirstNonFiniteStep(keras.metrics.Metric):
@@ -91,7 +120,7 @@ class LSTMGAN(keras.Model):
 
     def compile(self, d_optimizer, g_optimizer, *, global_batch_size: int, loss: str = "gan",
                 n_critic: int = 1, gp_weight: float = 10.0, supervised_loss: str = "l1",
-                supervised_weight: float = 1.0):
+                supervised_weight: float = 1.0, jit_compile: bool | str = False):
         """Set optimizers and loss settings.
 
         Args:
@@ -102,6 +131,10 @@ class LSTMGAN(keras.Model):
             gp_weight: gradient penalty weight (wgan-gp only).
             supervised_loss, supervised_weight: L1/L2 pull of generated towards
                 real next values, added to the generator's adversarial loss.
+            jit_compile: XLA-compile the forward and backward passes (the gradient
+                computations) when every layer allows it (``"auto"``: silently skipped
+                when one does not); the optimizer updates, where MultiWorkerMirroredStrategy
+                all-reduces gradients, stay outside.
         """
         super().compile()
         if loss not in L.LOSSES:
@@ -115,6 +148,16 @@ class LSTMGAN(keras.Model):
         self.gp_weight = float(gp_weight)
         self.supervised_kind = supervised_loss
         self.supervised_weight = float(supervised_weight)
+        self.xla = self.supports_xla() if jit_compile == "auto" else bool(jit_compile) and self.supports_xla()
+        if jit_compile is True and not self.xla:
+            log.warning("jit_compile: skipped, a layer cannot be XLA-compiled (cuDNN LSTM kernels cannot)")
+        wrap = (lambda fn: tf.function(fn, jit_compile=True)) if self.xla else (lambda fn: fn)
+        self._critic_gradients = wrap(self._critic_gradients_fn)
+        self._joint_gradients = wrap(self._joint_gradients_fn)
+
+    def supports_xla(self) -> bool:
+        """Keras' own rule (``Model.jit_compile="auto"``): every layer of both networks supports XLA."""
+        return all(layer.supports_jit for net in (self.generator, self.discriminator) for layer in net.layers)
 
     @property
     def metrics(self):
@@ -164,6 +207,32 @@ class LSTMGAN(keras.Model):
                                                          seed=self._seed(salt))
         return d_per, fake_logits
 
+    def _scaled(self, optimizer, loss):
+        # float16's loss scaling (LossScaleOptimizer unscales when it applies); else the loss.
+        return optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
+
+    def _critic_gradients_fn(self, x, real_seq, k: int):
+        """Discriminator gradients of critic-only update ``k`` (wgan-gp's extra critic steps)."""
+        fake_seq = self._sequence(x, self.generate(x, training=True, seed=self._seed(2 * k)))
+        with tf.GradientTape() as tape:
+            d_per, _ = self._critic_loss(real_seq, fake_seq, salt=2 * k + 1)
+            d_loss = self._scaled(self.d_optimizer, self._average(d_per))
+        return tape.gradient(d_loss, self.discriminator.trainable_variables)
+
+    def _joint_gradients_fn(self, x, real_seq, real_next):
+        """Both networks' gradients from one shared generator pass, and the per-example losses."""
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake_next = self.generate(x, training=True, seed=self._seed(62))
+            d_per, fake_logits = self._critic_loss(real_seq, self._sequence(x, fake_next), salt=63)
+            adv = self.g_loss_fn(fake_logits)
+            sup = L.supervised_loss(real_next, fake_next, self.supervised_kind)
+            g_per = adv + self.supervised_weight * sup
+            d_loss = self._scaled(self.d_optimizer, self._average(d_per))
+            g_loss = self._scaled(self.g_optimizer, self._average(g_per))
+        d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
+        g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
+        return d_grads, g_grads, d_per, g_per, adv, sup
+
     def train_step(self, data):
         """``n_critic - 1`` critic-only updates, then one joint update of both networks.
 
@@ -179,21 +248,8 @@ class LSTMGAN(keras.Model):
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
         for k in range(self.n_critic - 1):
-            fake_seq = self._sequence(x, self.generate(x, training=True, seed=self._seed(2 * k)))
-            with tf.GradientTape() as tape:
-                d_per, _ = self._critic_loss(real_seq, fake_seq, salt=2 * k + 1)
-                d_loss = self._average(d_per)
-            self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
-
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake_next = self.generate(x, training=True, seed=self._seed(62))
-            d_per, fake_logits = self._critic_loss(real_seq, self._sequence(x, fake_next), salt=63)
-            adv = self.g_loss_fn(fake_logits)
-            sup = L.supervised_loss(real_next, fake_next, self.supervised_kind)
-            g_per = adv + self.supervised_weight * sup
-            d_loss, g_loss = self._average(d_per), self._average(g_per)
-        d_grads = d_tape.gradient(d_loss, d_vars)
-        g_grads = g_tape.gradient(g_loss, g_vars)
+            self.d_optimizer.apply_gradients(zip(self._critic_gradients(x, real_seq, k), d_vars))
+        d_grads, g_grads, d_per, g_per, adv, sup = self._joint_gradients(x, real_seq, real_next)
         self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
 

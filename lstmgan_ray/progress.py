@@ -40,7 +40,8 @@ def format_epoch(m: dict[str, Any]) -> str:
     better = "<" if m["val_rmse"] < m["val_rmse_persistence"] else ">="
     return (f"epoch {m['epoch']:>3}  d_loss {m['d_loss']:.4f}  g_loss {m['g_loss']:.4f}  "
             f"val_rmse {m['val_rmse']:.4f} {better} persistence {m['val_rmse_persistence']:.4f}  "
-            f"{m['windows_per_s']:.0f} windows/s  {m['epoch_time_s']:.1f}s")
+            f"{m['windows_per_s']:.0f} windows/s  {m['epoch_time_s']:.1f}s"
+            + (f"  (first step {m['startup_s']:.1f}s after the command)" if "startup_s" in m else ""))
 
 
 class ProgressCallback(UserCallback):

@@ -16,8 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lstmgan_ray.config import (Config, ConfigError, as_number, check_key, merge_overrides, parse_value,
-                                read_config_file, set_dotted)
+from lstmgan_ray.config import (Config, ConfigError, as_number, check_key, merge_overrides, merge_sections,
+                                parse_value, read_config_file, read_profile, set_dotted)
 
 DISTRIBUTIONS = ("loguniform", "uniform", "choice", "randint", "grid")
 # Windows are prepared once per sweep, so of the data section only the window length can vary
@@ -109,13 +109,16 @@ def candidate_values(dist: dict[str, Any]) -> list[Any]:
     return [args[0], args[1]]
 
 
-def load_sweep(path: str | Path, overrides: list[str] | None = None, **flags: Any) -> SweepSpec:
+def load_sweep(path: str | Path, overrides: list[str] | None = None, profile: str | None = None,
+               **flags: Any) -> SweepSpec:
     """Read a sweep file; CLI ``overrides``/``flags`` change its base config (and ``tune.*``).
 
     Args:
         path: the sweep YAML. ``base`` names a config file relative to it (optional);
             the ``data``/``model``/``train``/``run`` sections override that base.
         overrides: ``section.key=value`` strings, as for training; ``tune.key=value`` too.
+        profile: a named preset (``config.available_profiles()``) laid over the base config
+            file, under the sweep file's sections and the CLI's overrides.
         flags: dotted keys from dedicated flags (``train.epochs``, ``tune.num_samples``, ...).
     """
     path = Path(path)
@@ -137,6 +140,9 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, **flags: An
     if raw.get("base") is not None:
         base_file = Path(raw["base"])
         base = read_config_file(base_file if base_file.is_absolute() else path.parent / base_file)
+    # The base file usually spells out every default (default.yaml), so a profile goes over it;
+    # the sweep file's own sections, --set and flags still win.
+    base = merge_sections(base, read_profile(profile))
     for section in Config.model_fields:
         body = raw.get(section)
         if body is None:

@@ -40,27 +40,79 @@ def preemption_dir_name(epoch: int, step: int) -> str:
 
 # -- worker side ----------------------------------------------------------------
 
+def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512_BF16 or AMX-BF16; Linux flags)."""
+    try:
+        with open(cpuinfo) as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def gpu_visible() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def precision_policy(mode: str, on_gpu: bool, native_bf16: bool) -> str | None:
+    """The Keras dtype policy for ``train.mixed_precision``; ``None`` is plain float32.
+
+    ``auto``: float16 on GPU workers (Tensor Cores; loss-scaled), bfloat16 on CPUs that
+    multiply it in hardware, float32 elsewhere (emulated bfloat16 and CPU float16 are
+    slower than float32).
+    """
+    if mode == "auto":
+        return "mixed_float16" if on_gpu else ("mixed_bfloat16" if native_bf16 else None)
+    return {"off": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[mode]
+
+
+def use_xla(setting: bool | str, on_gpu: bool) -> bool | str:
+    """``train.jit_compile`` on this worker: True, False, or ``"auto"`` (decided by the layers).
+
+    ``auto`` is off on CPUs, where XLA measured slower for these LSTMs, and on GPUs
+    leaves it to the layers: XLA unless a layer cannot be compiled (cuDNN LSTMs).
+    """
+    if setting == "auto":
+        return "auto" if on_gpu else False
+    return bool(setting)
+
+
 def build_gan(cfg: dict[str, Any], scaler: dict[str, Any]):
-    """The compiled LSTMGAN for a resolved config and fitted scaler (inside a strategy scope)."""
+    """The compiled LSTMGAN for a resolved config and fitted scaler (inside a strategy scope).
+
+    Applies the speed settings of ``cfg["train"]``: the mixed-precision policy (float16 gets
+    loss scaling whose skip decision all workers share), XLA, and the learning-rate rule.
+    """
     import keras
 
-    from lstmgan_ray.gan import LSTMGAN
+    from lstmgan_ray.config import TrainConfig
+    from lstmgan_ray.gan import LSTMGAN, SyncedLossScaleOptimizer
     from lstmgan_ray.models import build_models
 
     d, t = cfg["data"], cfg["train"]
+    on_gpu = bool(cfg["run"]["use_gpu"]) and gpu_visible()
+    policy = precision_policy(t["mixed_precision"], on_gpu, cpu_has_native_bfloat16())
+    xla = use_xla(t["jit_compile"], on_gpu)
+    # An explicit jit_compile=true compiles the LSTMs too, so they keep the generic kernel.
     generator, discriminator = build_models(cfg["model"], d["input_dim"], d["output_dim"],
-                                            len(scaler["features"]))
+                                            len(scaler["features"]), dtype=policy,
+                                            use_cudnn=False if xla is True else "auto")
     gan = LSTMGAN(generator, discriminator, target_index=scaler["target_index"],
                   noise_dim=cfg["model"]["noise_dim"], target_transform=d["target_transform"],
                   seed=t["seed"])
 
     def adam(lr):
-        return keras.optimizers.Adam(learning_rate=lr, beta_1=t["beta_1"], beta_2=t["beta_2"])
+        opt = keras.optimizers.Adam(learning_rate=lr, beta_1=t["beta_1"], beta_2=t["beta_2"])
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
+        return SyncedLossScaleOptimizer(opt) if policy == "mixed_float16" else opt
 
-    gan.compile(adam(t["d_learning_rate"]), adam(t["g_learning_rate"]),
+    g_lr, d_lr = TrainConfig.model_validate(t).learning_rates()
+    gan.compile(adam(d_lr), adam(g_lr),
                 global_batch_size=t["batch_size"], loss=t["loss"], n_critic=t["n_critic"],
                 gp_weight=t["gp_weight"], supervised_loss=t["supervised_loss"],
-                supervised_weight=t["supervised_weight"])
+                supervised_weight=t["supervised_weight"], jit_compile=xla)
     gan.build_optimizers()
     return gan
 
@@ -178,7 +230,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     Args:
         config: ``{"cfg": resolved config dict, "scaler": fitted scaler,
             "steps_per_epoch": int, "resume_from": checkpoint path or None,
-            "pause": a test's pause point (``fault_points``) or None}`` from the driver.
+            "pause": a test's pause point (``fault_points``) or None,
+            "launched_at": Unix time the command started, or None}`` from the driver.
     """
     import keras
     import numpy as np
@@ -226,6 +279,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     pause = pause_point(config.get("pause"), rank)
     step_fn = distributed_train_step(strategy, gan)
     errors = tf.function(gan.forecast_errors, reduce_retracing=True)
+    first_step_done: list[float] = []
+
+    def step_noting_the_first(batch):  # startup_s: from the command to the first finished step
+        step_fn(batch)
+        if not first_step_done:
+            first_step_done.append(time.time())
+
     local_batch = t["batch_size"] // world
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
@@ -241,7 +301,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             guard(epoch, done)
 
         started = time.perf_counter()
-        logs, data_wait = run_epoch(strategy, step_fn, gan, batches, steps,
+        logs, data_wait = run_epoch(strategy, step_noting_the_first, gan, batches, steps,
                                     start_step=start_step if epoch == start_epoch else 0, after_step=after_step)
         train_time = time.perf_counter() - started
         trained_steps = steps - (start_step if epoch == start_epoch else 0)
@@ -258,6 +318,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "epoch_time_s": time.perf_counter() - started,
             "workers": world,
         }
+        if config.get("launched_at") and not checkpoint and epoch == start_epoch and first_step_done:
+            metrics["startup_s"] = first_step_done[0] - config["launched_at"]
         if logs["first_nonfinite_step"] is not None or not np.isfinite(metrics["val_rmse"]):
             # Every worker sees the same synced values, so all stop here together. Reported
             # without a checkpoint: a diverged state never becomes "best" or "latest".
@@ -286,6 +348,14 @@ class TrainingOutcome:
     def summary(self) -> dict[str, Any]:
         return {"best_checkpoint": self.best_checkpoint, "run_dir": self.run_dir,
                 "metrics": self.metrics, "epochs_reported": len(self.history)}
+
+
+def process_start_time() -> float:
+    """When this process (the job's command) started, as Unix time."""
+    import ray  # noqa: F401  (puts the psutil Ray ships on the path)
+    import psutil
+
+    return psutil.Process().create_time()
 
 
 def resolve_storage_path(path: str) -> str:
@@ -365,7 +435,7 @@ def steps_per_epoch(cfg: Config, counts: dict[str, int]) -> int:
 
 
 def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name: str,
-                 callbacks: list, resume_from: str | None = None):
+                 callbacks: list, resume_from: str | None = None, launched_at: float | None = None):
     """The TensorflowTrainer for one run: the same for ``jobs/train.py`` and every sweep trial.
 
     Args:
@@ -374,6 +444,8 @@ def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name:
         storage_path, name: where Ray Train keeps the run (and finds it again to resume).
         callbacks: Ray Train ``UserCallback``s (progress files, Tune reporting).
         resume_from: a checkpoint directory to start from.
+        launched_at: when the command started (Unix time); the first epoch then reports
+            ``startup_s``, the seconds from it to the first finished training step.
     """
     import ray.train
     from ray.data import ExecutionOptions
@@ -388,7 +460,8 @@ def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name:
         train_loop_per_worker,
         train_loop_config={"cfg": resolved, "scaler": prepared.scaler,
                            "steps_per_epoch": steps_per_epoch(cfg, prepared.counts),
-                           "resume_from": resume_from, "pause": pause_spec_from_env()},
+                           "resume_from": resume_from, "pause": pause_spec_from_env(),
+                           "launched_at": launched_at},
         scaling_config=ray.train.ScalingConfig(
             num_workers=run.num_workers, use_gpu=run.use_gpu, resources_per_worker=per_worker,
             elastic_resize_monitor_interval_s=run.elastic_resize_interval_s),
@@ -449,7 +522,7 @@ def run_training(cfg: Config, *, resume_from: str | None = None, resume: bool = 
     resolved["run"]["storage_path"] = storage
     trainer = make_trainer(resolved, prepared, storage_path=storage, name=cfg.run.name,
                            callbacks=[ProgressCallback(os.path.join(storage, cfg.run.name), verbose=verbose)],
-                           resume_from=resume_from)
+                           resume_from=resume_from, launched_at=process_start_time())
     outcome = outcome_from_result(trainer.fit())
     raise_if_diverged(outcome, steps)
     return outcome

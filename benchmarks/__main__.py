@@ -1,0 +1,66 @@
+"""``python -m benchmarks`` (``make bench``): run the benchmark, print its tables, write its JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def parse_point(text: str):
+    from benchmarks.steps import Point
+
+    try:
+        t, f, b = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WINDOWxFEATURESxBATCH, e.g. 3x6x128") from None
+    return Point(t, f, b)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.jobs import ROOT
+    from benchmarks.run import SECTIONS, Settings
+    from benchmarks.steps import EXTRA_VARIANTS, VARIANTS
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "latest.json"),
+                        help="where to write the JSON (default benchmarks/results/latest.json)")
+    parser.add_argument("--sections", help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument("--points", type=parse_point, nargs="+",
+                        help="WINDOWxFEATURESxBATCH ...; the first is also the shape of the job runs")
+    parser.add_argument("--variants", help=f"comma-separated, from {','.join(VARIANTS + tuple(EXTRA_VARIANTS))}")
+    parser.add_argument("--rounds", type=int, help="timing rounds (the variants take turns)")
+    parser.add_argument("--smoke", action="store_true", help="tiny networks and data, no job runs: seconds")
+    args = parser.parse_args(argv)
+
+    overrides = {}
+    if args.sections:
+        overrides["sections"] = tuple(x.strip() for x in args.sections.split(",") if x.strip())
+        if not set(overrides["sections"]) <= set(SECTIONS):
+            parser.error(f"--sections: use {', '.join(SECTIONS)}")
+    if args.variants:
+        overrides["variants"] = tuple(x.strip() for x in args.variants.split(",") if x.strip())
+        overrides["first_point_extra"] = ()
+        if not set(overrides["variants"]) <= set(VARIANTS) | set(EXTRA_VARIANTS):
+            parser.error(f"--variants: use {', '.join(VARIANTS + tuple(EXTRA_VARIANTS))}")
+    if args.points:
+        overrides["points"] = tuple(args.points)
+    if args.rounds:
+        overrides["rounds"] = args.rounds
+    settings = Settings.smoke_settings(**overrides) if args.smoke else Settings(**overrides)
+
+    from benchmarks.report import format_report
+    from benchmarks.run import run_all
+
+    result = run_all(settings, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as fh:
+        json.dump(result, fh, indent=1, default=float)
+    print(format_report(result))
+    print(f"\nwritten: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
