@@ -300,11 +300,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 pause(epoch + 1, done)
             guard(epoch, done)
 
+        skip = start_step if epoch == start_epoch else 0  # steps a mid-epoch checkpoint already did
         started = time.perf_counter()
         logs, data_wait = run_epoch(strategy, step_noting_the_first, gan, batches, steps,
-                                    start_step=start_step if epoch == start_epoch else 0, after_step=after_step)
+                                    start_step=skip, after_step=after_step)
         train_time = time.perf_counter() - started
-        trained_steps = steps - (start_step if epoch == start_epoch else 0)
+        trained_steps = steps - skip
         se, se_p, count = _all_sum(strategy, validation_sums(errors, val_shard, local_batch))
         metrics = {
             "epoch": epoch + 1,
