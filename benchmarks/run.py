@@ -41,7 +41,8 @@ class Settings:
     # (window, features, global batch): the bundled data's shape, the 36 features, a big batch.
     points: tuple[Point, ...] = (Point(3, 6, 128), Point(3, 36, 128), Point(3, 36, 512))
     variants: tuple[str, ...] = VARIANTS
-    first_point_extra: tuple[str, ...] = ("fast-fp32",)  # what bfloat16 is worth, at the first point
+    # What bfloat16 and unrolling are worth, at the first point.
+    first_point_extra: tuple[str, ...] = ("fast-fp32", "default-loop")
     windows_per_round: int = 512        # steps per round: this many windows (at least one step)
     rounds: int = 3
     warmup: int = 2

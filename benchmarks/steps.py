@@ -29,6 +29,7 @@ EXTRA_VARIANTS = {
     "fast-xla": {"train": {"jit_compile": True}},
     "fast-fp32-xla": {"train": {"mixed_precision": "off", "jit_compile": True}},
     "default-xla": {"train": {"jit_compile": True}},
+    "default-loop": {"train": {"unroll": False}},  # what unrolling the short windows is worth
 }
 
 

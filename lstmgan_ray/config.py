@@ -105,6 +105,9 @@ class TrainConfig(_Section):
     mixed_precision: Literal["off", "auto", "float16", "bfloat16"] = Field(
         "off", description="auto: float16 with loss scaling on GPU workers, bfloat16 on CPUs that "
                            "multiply it natively (AVX512_BF16/AMX), else float32")
+    unroll: bool | Literal["auto"] = Field(
+        "auto", description="unroll the generator LSTMs' time loop; auto: for windows of up to 32 steps "
+                            "whose LSTMs cannot use cuDNN (all of them on CPUs)")
     lr_scaling: Literal["none", "linear", "sqrt"] = Field(
         "none", description="scale both learning rates by batch_size / lr_reference_batch (linear) "
                             "or its square root (sqrt)")

@@ -6,8 +6,12 @@ features (default: every numeric column but the timestamp; the target is
 always a feature). Pipeline, all Ray Data operations so it scales with the
 cluster:
 
-    read_parquet -> group by series -> per-series stats (train split only)
-                 -> group by series -> transform, scale, split, window -> train/val/test
+    read_parquet -> group by series -> per series: check values, transform, fit the
+                    scaler on its training split, scale, split, window -> train/val/test
+
+One group-by pass does it all, because a series' scaler depends on that series
+alone; each series' stats ride along with its windows and are checked on the
+driver before any training worker starts.
 
 Each series is split chronologically; a window and its targets lie wholly in
 one split, and scalers are fitted on the training split only. Per-series
@@ -101,10 +105,14 @@ def value_problems(df: pd.DataFrame, spec: dict[str, Any]) -> tuple[list[str], b
     return problems, unsorted
 
 
-def series_stats(df: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
-    """Scaler and split facts of one series, fitted on its training rows only."""
+def series_stats(df: pd.DataFrame, spec: dict[str, Any], prepared: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Scaler and split facts of one series, fitted on its training rows only.
+
+    ``prepared`` is ``prepare_series(df, spec)`` when the caller already has it.
+    """
     problems, unsorted = value_problems(df, spec)
-    prepared = prepare_series(df, spec)
+    if prepared is None:
+        prepared = prepare_series(df, spec)
     cols = spec["features"]
     n_train, n_val, n_test = split_sizes(len(prepared), tuple(spec["splits"]))
     train = prepared[cols].to_numpy(dtype=np.float64)[:n_train]
@@ -117,7 +125,8 @@ def series_stats(df: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
             "problems": problems, "unsorted": unsorted}
 
 
-def series_windows(df: pd.DataFrame, spec: dict[str, Any], stats: dict[str, Any]) -> dict[str, np.ndarray]:
+def series_windows(df: pd.DataFrame, spec: dict[str, Any], stats: dict[str, Any],
+                   prepared: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """All windows of one series, each wholly inside one split.
 
     Returns columns: ``x`` [n, input_dim, features] scaled, ``y`` [n, output_dim]
@@ -192,16 +201,44 @@ def stats_udf(df: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({"series_id": [sid], "stats": [json.dumps(stats)]})
 
 
-def _windows_udf(df: pd.DataFrame, spec: dict[str, Any], scaler_series: dict[str, Any]) -> dict:
+def series_udf(df: pd.DataFrame, spec: dict[str, Any]) -> dict:
+    """``map_groups`` body of the single pass: one series' windows, with its stats on the first row.
+
+    A series that yields no windows (too short, or values that must be repaired first)
+    still returns one row, of split ``""``, so that its stats reach the driver.
+    """
     sid = str(df[spec["series_column"]].iloc[0])
-    out = series_windows(df, spec, scaler_series[sid])
-    out["series_id"] = np.full(len(out["last"]), sid, dtype=object)
+    prepared = prepare_series(df, spec)
+    stats = series_stats(df, spec, prepared)
+    if stats["problems"]:
+        out = _empty_windows(spec["input_dim"], spec["output_dim"], len(spec["features"]))
+    else:
+        out = series_windows(df, spec, stats, prepared)
+    if len(out["last"]) == 0:
+        out = _placeholder_row(spec)
+    n = len(out["last"])
+    out["series_id"] = np.full(n, sid, dtype=object)
+    out["stats"] = np.full(n, "", dtype=object)
+    out["stats"][0] = json.dumps(stats)
     return out
+
+
+def _placeholder_row(spec: dict[str, Any]) -> dict[str, np.ndarray]:
+    T, H, n_feat = spec["input_dim"], spec["output_dim"], len(spec["features"])
+    return {"x": np.zeros((1, T, n_feat), np.float32), "y": np.zeros((1, H), np.float32),
+            "last": np.zeros(1), "timestamp": np.zeros(1, "datetime64[us]"),
+            "split": np.array([""], object), "mu": np.zeros(1), "sd": np.ones(1)}
+
+
+def stats_rows(batch: pd.DataFrame) -> pd.DataFrame:
+    """``map_batches`` body that keeps each series' stats (the first row of its windows)."""
+    return batch.loc[batch["stats"] != "", ["series_id", "stats"]]
 
 
 def only_split(batch: pd.DataFrame, name: str) -> pd.DataFrame:
     """``map_batches`` body that keeps one split's windows (training and evaluation alike)."""
-    return batch[batch["split"] == name]
+    keep = batch[batch["split"] == name]
+    return keep.drop(columns=["stats"]) if "stats" in keep.columns else keep
 
 
 def read_bars(path: str, data_cfg: dict[str, Any], columns: list[str]):
@@ -253,10 +290,10 @@ def prepare_datasets(data_cfg: dict[str, Any], features: list[str], transforms: 
     configure_ray_data(deterministic)
     spec = make_spec(data_cfg, features, transforms)
     bars = read_bars(data_cfg["path"], data_cfg, read_columns)
-    sc = data_cfg["series_column"]
-    stats_rows = bars.groupby(sc).map_groups(
-        stats_udf, fn_kwargs={"spec": spec}, batch_format="pandas").take_all()
-    per_series = {row["series_id"]: json.loads(row["stats"]) for row in stats_rows}
+    windows = bars.groupby(data_cfg["series_column"]).map_groups(
+        series_udf, fn_kwargs={"spec": spec}, batch_format="pandas").materialize()
+    per_series = {row["series_id"]: json.loads(row["stats"])
+                  for row in windows.map_batches(stats_rows, batch_format="pandas").take_all()}
     problems = [f"series {sid}: {p}" for sid, st in sorted(per_series.items()) for p in st["problems"]]
     if problems:
         raise DataError(f"{data_cfg['path']}: dataset problems:\n  " + "\n  ".join(problems))
@@ -276,9 +313,6 @@ def prepare_datasets(data_cfg: dict[str, Any], features: list[str], transforms: 
         if st["n_train"] < need:
             log.warning("series %s: %d training rows, fewer than one window needs (%d); "
                         "it contributes no training windows", sid, st["n_train"], need)
-    windows = bars.groupby(sc).map_groups(
-        _windows_udf, fn_kwargs={"spec": spec, "scaler_series": per_series},
-        batch_format="pandas").materialize()
     splits = {name: windows.map_batches(only_split, fn_kwargs={"name": name},
                                         batch_format="pandas").materialize()
               for name in SPLITS}

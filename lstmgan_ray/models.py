@@ -33,6 +33,7 @@ def make_generator_model(
     dropout: float = 0.0,
     dtype: str | None = None,
     use_cudnn: bool | str = "auto",
+    unroll: bool = False,
 ) -> keras.Model:
     """Stacked LSTMs then Dense layers: a window of features (+ noise) to the next values.
 
@@ -49,13 +50,15 @@ def make_generator_model(
         dtype: dtype policy of the hidden layers (``"mixed_bfloat16"``, ...); ``None`` is
             float32. The output layer always computes in float32, as mixed precision needs.
         use_cudnn: Keras' LSTM switch; ``False`` keeps the generic kernel, which XLA can compile.
+        unroll: unroll the LSTMs' time loop (the same arithmetic without a ``while_loop``: faster
+            for short windows, more memory for long ones; rules out cuDNN).
     """
     model = keras.Sequential(name="generator")
     model.add(keras.Input(shape=(input_dim, feature_size + noise_dim), name="window"))
     for i, width in enumerate(units):
         last = i == len(units) - 1
         model.add(layers.LSTM(width, return_sequences=not last, recurrent_dropout=recurrent_dropout,
-                              use_cudnn=use_cudnn, name=f"lstm_{i}", dtype=dtype))
+                              use_cudnn=use_cudnn, unroll=unroll, name=f"lstm_{i}", dtype=dtype))
         if dropout > 0 and not last:
             model.add(layers.Dropout(dropout, name=f"dropout_{i}", dtype=dtype))
     for i, width in enumerate(dense_units):
@@ -108,11 +111,12 @@ def scaled_widths(widths: list[int], multiplier: float) -> list[int]:
 
 
 def build_models(model_cfg, input_dim: int, output_dim: int, feature_size: int,
-                 dtype: str | None = None, use_cudnn: bool | str = "auto"):
+                 dtype: str | None = None, use_cudnn: bool | str = "auto", unroll: bool = False):
     """Both networks from a ``ModelConfig`` (or its dict), the one place configs meet layers.
 
-    ``dtype`` is the hidden layers' dtype policy (mixed precision; ``None``: float32) and
-    ``use_cudnn`` the generator LSTMs' kernel choice (``False`` where XLA must compile them).
+    ``dtype`` is the hidden layers' dtype policy (mixed precision; ``None``: float32),
+    ``use_cudnn`` the generator LSTMs' kernel choice (``False`` where XLA must compile them)
+    and ``unroll`` whether their time loop is unrolled.
     """
     m = model_cfg if isinstance(model_cfg, dict) else model_cfg.model_dump()
     scale = m.get("width_multiplier", 1.0)
@@ -120,7 +124,8 @@ def build_models(model_cfg, input_dim: int, output_dim: int, feature_size: int,
         input_dim, output_dim, feature_size, noise_dim=m["noise_dim"],
         units=scaled_widths(m["generator_units"], scale),
         dense_units=scaled_widths(m["generator_dense"], scale),
-        recurrent_dropout=m["recurrent_dropout"], dropout=m["dropout"], dtype=dtype, use_cudnn=use_cudnn)
+        recurrent_dropout=m["recurrent_dropout"], dropout=m["dropout"], dtype=dtype, use_cudnn=use_cudnn,
+        unroll=unroll)
     discriminator = make_discriminator_model(
         input_dim, output_dim, filters=scaled_widths(m["discriminator_filters"], scale),
         kernels=m["discriminator_kernels"], dense_units=scaled_widths(m["discriminator_dense"], scale),

@@ -79,11 +79,28 @@ def use_xla(setting: bool | str, on_gpu: bool) -> bool | str:
     return bool(setting)
 
 
+UNROLL_MAX_STEPS = 32
+
+
+def use_unroll(setting: bool | str, input_dim: int, cudnn: bool) -> bool:
+    """``train.unroll`` on this worker: whether the generator LSTMs unroll their time loop.
+
+    Unrolled, a window's few steps become straight-line code: the same arithmetic without
+    a ``while_loop``, which on CPUs measured 1.33x the looped step (design networks, T=3,
+    batch 128) and traces faster. ``auto`` unrolls windows of up to ``UNROLL_MAX_STEPS``
+    steps (graph size and memory grow with the length) unless the LSTMs can use cuDNN,
+    whose fused kernel needs the loop.
+    """
+    if setting == "auto":
+        return input_dim <= UNROLL_MAX_STEPS and not cudnn
+    return bool(setting)
+
+
 def build_gan(cfg: dict[str, Any], scaler: dict[str, Any]):
     """The compiled LSTMGAN for a resolved config and fitted scaler (inside a strategy scope).
 
     Applies the speed settings of ``cfg["train"]``: the mixed-precision policy (float16 gets
-    loss scaling whose skip decision all workers share), XLA, and the learning-rate rule.
+    loss scaling whose skip decision all workers share), XLA, unrolling, and the learning-rate rule.
     """
     import keras
 
@@ -96,9 +113,11 @@ def build_gan(cfg: dict[str, Any], scaler: dict[str, Any]):
     policy = precision_policy(t["mixed_precision"], on_gpu, cpu_has_native_bfloat16())
     xla = use_xla(t["jit_compile"], on_gpu)
     # An explicit jit_compile=true compiles the LSTMs too, so they keep the generic kernel.
+    use_cudnn = False if xla is True else "auto"
+    cudnn = on_gpu and use_cudnn == "auto" and not cfg["model"]["recurrent_dropout"]
     generator, discriminator = build_models(cfg["model"], d["input_dim"], d["output_dim"],
-                                            len(scaler["features"]), dtype=policy,
-                                            use_cudnn=False if xla is True else "auto")
+                                            len(scaler["features"]), dtype=policy, use_cudnn=use_cudnn,
+                                            unroll=use_unroll(t.get("unroll", "auto"), d["input_dim"], cudnn))
     gan = LSTMGAN(generator, discriminator, target_index=scaler["target_index"],
                   noise_dim=cfg["model"]["noise_dim"], target_transform=d["target_transform"],
                   seed=t["seed"])

@@ -14,6 +14,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# Ray Train's controller polls its workers every 2 s by default, so each report and the end of
+# every run wait up to 2 s to be noticed; the tests' many short runs poll faster. Every Ray
+# process the tests start (local instances, `ray start` heads, job subprocesses) inherits it.
+os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
 
 # Network shrunk through config only: the same code path as the reference design.
 TINY_MODEL = {

@@ -24,6 +24,28 @@ def test_generator_noise_channels_widen_only_the_input():
     assert out.shape == (2, 2)
 
 
+def test_unrolled_generator_computes_what_the_looped_one_does():
+    """Unrolling changes how the LSTMs run, not what they compute: same weights, same outputs
+    and gradients (a different network, e.g. other weights, would fail this)."""
+    import tensorflow as tf
+
+    looped = make_generator_model(4, 1, 3, noise_dim=2, units=(8, 4), dense_units=(3,), recurrent_dropout=0.0)
+    unrolled = make_generator_model(4, 1, 3, noise_dim=2, units=(8, 4), dense_units=(3,), recurrent_dropout=0.0,
+                                    unroll=True)
+    assert [layer.unroll for layer in unrolled.layers if hasattr(layer, "unroll")] == [True, True]
+    x = np.random.default_rng(0).normal(size=(5, 4, 5)).astype(np.float32)
+    assert not np.allclose(unrolled(x).numpy(), looped(x).numpy())  # fresh weights differ...
+    unrolled.set_weights(looped.get_weights())  # ...the same weights agree
+    np.testing.assert_allclose(unrolled(x).numpy(), looped(x).numpy(), rtol=1e-5, atol=1e-6)
+    grads = []
+    for model in (looped, unrolled):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x, training=True) ** 2)
+        grads.append(tape.gradient(loss, model.trainable_variables))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-6)
+
+
 def test_discriminator_reference_layers_and_logit_output():
     d = make_discriminator_model(10)
     assert d.input_shape == (None, 11, 1)

@@ -77,6 +77,20 @@ def test_precision_and_xla_choices():
     assert isinstance(cpu_has_native_bfloat16(), bool)
 
 
+def test_unroll_choice_follows_window_length_and_cudnn():
+    from lstmgan_ray.train import UNROLL_MAX_STEPS, build_gan, use_unroll
+
+    assert use_unroll("auto", 3, cudnn=False) and use_unroll("auto", UNROLL_MAX_STEPS, cudnn=False)
+    assert not use_unroll("auto", UNROLL_MAX_STEPS + 1, cudnn=False)
+    assert not use_unroll("auto", 3, cudnn=True)  # cuDNN's fused kernel needs the loop
+    assert use_unroll(True, 500, cudnn=True) and not use_unroll(False, 3, cudnn=False)
+    scaler = {"features": ["a", "close"], "target_index": 1}
+    for setting, window, unrolled in (("auto", 4, True), ("auto", 40, False), (False, 4, False)):
+        raw = {"data": {"input_dim": window}, "model": TINY_MODEL, "train": {"unroll": setting}}
+        gan = build_gan(Config.from_dict(raw).to_dict(), scaler)  # this CPU: no cuDNN
+        assert [gan.generator.get_layer(f"lstm_{i}").unroll for i in (0, 1)] == [unrolled] * 2, (setting, window)
+
+
 def test_cpu_flags_decide_native_bfloat16(tmp_path):
     from lstmgan_ray.train import cpu_has_native_bfloat16
 
