@@ -51,6 +51,12 @@ def format_report(r: dict[str, Any]) -> str:
                      f"windows/s ({g['prepare_s']:.1f} s), iterate {g['iterate_windows_per_s']:.0f} windows/s "
                      f"(longest wait for a batch {1000 * g['iterate_longest_batch_wait_s']:.0f} ms); fastest "
                      f"training step {_f(g.get('consumption_windows_per_s'), '{:.0f}')} windows/s")
+        if "at_scale" in g:
+            a = g["at_scale"]
+            lines.append(f"ingest alone, at scale (the memory run's {a['dataset']['parquet_mb']:.0f} MB, {a['windows']} "
+                         f"windows, Ray's default object store): prepare {a['prepare_windows_per_s']:.0f} windows/s "
+                         f"({a['prepare_s']:.1f} s) = {_f(a.get('prepare_vs_consumption'), '{:.0f}x')} the fastest "
+                         f"training step; iterate {a['iterate_windows_per_s']:.0f} windows/s")
     if "jobs" in r:
         j = r["jobs"]
         one, w = j["one_worker"], j["data_wait"]
@@ -71,7 +77,7 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"memory: {d['parquet_mb']:.0f} MB Parquet ({d['arrow_mb']:.0f} MB in memory, {d['rows']} rows x "
                      f"{d['features']} features) = {mem['dataset_vs_object_store']:.1f}x the {mem['object_store_mb']} MB "
                      f"object store; {sum(mem['windows'].values())} windows prepared at "
-                     f"{_f(mem['prepare_windows_per_s'], '{:.0f}')}/s; completed in {mem['wall_s']:.0f} s; peak RSS "
+                     f"{_f(mem['prepare_windows_per_s'], '{:.0f}')}/s (spilling); completed in {mem['wall_s']:.0f} s; peak RSS "
                      f"driver {_f(rss.get('driver'), '{:.0f}')} MB, train worker {_f(rss.get('train_worker'), '{:.0f}')} "
                      f"MB, largest other Ray worker {_f(rss.get('ray_worker'), '{:.0f}')} MB, whole tree "
                      f"{mem['peak_rss_total_mb']:.0f} MB")

@@ -2,7 +2,8 @@
 
 1. ``matmul``: this machine's float32 matrix-product rate, now.
 2. ``steps``: training-step throughput per point: plain loop vs the project's default and fast steps.
-3. ``ingest``: the Ray Data pipeline alone on the bundled data, against the training rate.
+3. ``ingest``: the Ray Data pipeline alone, on the bundled data and at scale (the memory section's
+   dataset, with Ray's default object store), against the training rate.
 4. ``jobs``: real ``jobs/train.py`` runs: one worker on the bundled data (Ray overhead against the
    plain loop, data wait, startup, memory), whose TensorFlow uses both cores; two 1-thread workers.
 5. ``memory``: a real run on a Parquet dataset several times the Ray object store (capped for the
@@ -132,6 +133,8 @@ def run_steps(s: Settings, keep: dict) -> list[dict[str, Any]]:
 
 
 def run_ingest(s: Settings) -> dict[str, Any]:
+    """The pipeline alone on the bundled data (a run's fixed cost dominates there), then on the
+    memory section's large dataset, where its throughput shows."""
     import ray
 
     from benchmarks.ingest import bench_ingest
@@ -140,7 +143,12 @@ def run_ingest(s: Settings) -> dict[str, Any]:
     if started:
         ray.init(address="local", include_dashboard=False, configure_logging=False, log_to_driver=False)
     try:
-        return bench_ingest(s.data, input_dim=s.points[0].input_dim, batch=s.points[0].batch)
+        out = bench_ingest(s.data, input_dim=s.points[0].input_dim, batch=s.points[0].batch)
+        if not s.smoke:
+            large = memory_dataset(s)
+            out["at_scale"] = {**bench_ingest(large["path"], input_dim=s.points[0].input_dim,
+                                              batch=s.memory_batch), "dataset": large}
+        return out
     finally:
         if started:
             ray.shutdown()
@@ -197,8 +205,8 @@ def run_jobs(s: Settings, storage: str, keep: dict) -> dict[str, Any]:
     return out
 
 
-def run_memory(s: Settings, storage: str) -> dict[str, Any]:
-    """A real run on a dataset several times the object store, with the store capped at ``object_store_mb``."""
+def memory_dataset(s: Settings) -> dict[str, Any]:
+    """The synthetic Parquet dataset of ``memory_mb`` (written once, then cached in ``cache_dir``)."""
     from benchmarks.synthetic import write_bars
 
     data_dir = os.path.join(s.cache_dir, f"bars-{s.memory_mb:g}mb-60f")
@@ -212,6 +220,12 @@ def run_memory(s: Settings, storage: str) -> dict[str, Any]:
         dataset = write_bars(os.path.join(data_dir, "bars"), target_mb=s.memory_mb, features=60)
         with open(manifest, "w") as fh:
             json.dump(dataset, fh)
+    return dataset
+
+
+def run_memory(s: Settings, storage: str) -> dict[str, Any]:
+    """A real run on a dataset several times the object store, with the store capped at ``object_store_mb``."""
+    dataset = memory_dataset(s)
     sets = [f"--set=model.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()]  # this run is about data
     args = ["--data", dataset["path"], "--epochs", "1", "--batch-size", str(s.memory_batch),
             "--storage-path", storage, "--name", "memory", "--overwrite", "--set", "run.max_failures=0", *sets]
@@ -316,10 +330,14 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         for key in ("prepare", "iterate"):
             ratio = ingest[f"{key}_vs_consumption"] = ingest[f"{key}_windows_per_s"] / consume
             add(f"ingest {key} (bundled data) vs fastest training", ratio, ">= 10", ratio >= 10)
+        scale = ingest.get("at_scale")
+        if scale:
+            ratio = scale["prepare_vs_consumption"] = scale["prepare_windows_per_s"] / consume
+            add("ingest prepare at scale (pipeline alone) vs fastest training", ratio, ">= 10", ratio >= 10)
     mem = r.get("memory")
     if mem and consume and mem.get("prepare_windows_per_s"):
-        ratio = mem["prepare_vs_consumption"] = mem["prepare_windows_per_s"] / consume
-        add("ingest prepare at scale (memory run) vs fastest training", ratio, ">= 10", ratio >= 10)
+        # Reported, not a target: this run's object store is capped to force spilling.
+        mem["prepare_vs_consumption"] = mem["prepare_windows_per_s"] / consume
     jobs = r.get("jobs")
     if jobs:
         add("step loop's wait on data (fraction of step time)", jobs["data_wait"]["fraction"], "< 0.01",

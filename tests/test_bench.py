@@ -73,7 +73,8 @@ def test_job_and_memory_pieces(tmp_path):
     data = write_bars(str(tmp_path / "bars"), target_mb=0.2, features=4, rows_per_series=300)
     assert data["arrow_mb"] >= 0.2 and data["rows"] == 300 * 4 * data["files"]
 
-    fake = {"ingest": {"prepare_windows_per_s": 100.0, "iterate_windows_per_s": 30000.0},
+    fake = {"ingest": {"prepare_windows_per_s": 100.0, "iterate_windows_per_s": 30000.0,
+                       "at_scale": {"prepare_windows_per_s": 5000.0}},
             "steps": [{"point": {"input_dim": 3, "features": 6, "batch": 128}, "variants": {
                 "plain": {"windows_per_s": 100.0}, "default": {"windows_per_s": 110.0, "vs_plain": 1.1},
                 "fast": {"windows_per_s": 200.0, "vs_plain": 2.0}}}],
@@ -83,7 +84,8 @@ def test_job_and_memory_pieces(tmp_path):
                        "peak_rss_mb": {"driver": 420.0}}}
     met = {t["target"]: t["met"] for t in targets(fake)}
     assert met["fast step vs plain loop (T=3 F=6 B=128)"] and met["one-worker jobs/train.py epoch vs plain loop"]
-    assert met["ingest prepare at scale (memory run) vs fastest training"] is True  # 5000 >= 10 x 200
+    assert met["ingest prepare at scale (pipeline alone) vs fastest training"] is True  # 5000 >= 10 x 200
+    assert fake["memory"]["prepare_vs_consumption"] == 25.0  # reported: its store is capped to spill
     assert fake["jobs"]["one_worker_vs_plain"] == 0.95
     assert met["ingest prepare (bundled data) vs fastest training"] is False  # 100 < 10 x 200
     assert met["ingest iterate (bundled data) vs fastest training"] is True
