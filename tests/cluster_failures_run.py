@@ -19,8 +19,8 @@ import time
 os.environ["RAY_TRAIN_PREEMPTION_POLL_INTERVAL_S"] = "0.2"
 # After a node is lost, Ray Train first waits this long for a group as large as before (60 s by
 # default) before it starts a smaller one. Placing a group on nodes that are up takes well under
-# a second, so 8 s only shortens the wait for nodes that are gone.
-os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = "8"
+# a second, so 5 s only shortens the wait for nodes that are gone.
+os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = "5"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from lstmgan_ray.fault_points import PAUSE_AT_ENV, PAUSE_DIR_ENV, hold_name, marker_name  # noqa: E402
@@ -84,6 +84,27 @@ def worker_log_says(session_dir: str, text: str) -> bool:
     return False
 
 
+def node_alive(node_id: str) -> bool:
+    import ray
+
+    return any(n["NodeID"] == node_id and n["Alive"] for n in ray.nodes())
+
+
+def refresh_resource_view(scenario: Scenario, node_id: str, alive: bool) -> None:
+    """Once the GCS sees ``node_id`` alive (joined) or dead (lost), have Ray's AutoscalingCoordinator
+    (which Ray Train's elastic policy asks how many workers fit) re-read the cluster now rather
+    than at its next 20-second tick. Until then Ray Train keeps trying the old group size (each
+    attempt ending after RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S), or does not see the new node:
+    this moves the test's clock, not what happens.
+    """
+    import ray
+
+    scenario.wait(f"node {node_id[:8]} {'alive' if alive else 'declared dead'}",
+                  lambda: node_alive(node_id) == alive)
+    coordinator = ray.get_actor("AutoscalingCoordinator", namespace="AutoscalingCoordinator")
+    ray.get(coordinator.get_reserved_resources.remote("lstmgan-test-harness", recompute=True))
+
+
 def main(data: str, workdir: str) -> None:
     import ray
     from ray.cluster_utils import Cluster
@@ -138,6 +159,7 @@ def main(data: str, workdir: str) -> None:
         scenario.clear_markers()
         cluster.remove_node(node_b, allow_graceful=False)
         scenario.note("node B removed")
+        refresh_resource_view(scenario, node_b.node_id, alive=False)
         one = scenario.wait("one worker back at epoch 2 step 2", lambda: scenario.markers(2, 2, 1))
         scenario.note("paused", world=one[0]["world"], nodes=[name.get(one[0]["node_id"], "?")])
 
@@ -146,6 +168,7 @@ def main(data: str, workdir: str) -> None:
         node_c = cluster.add_node(num_cpus=1)
         name[node_c.node_id] = "C"
         scenario.note("node C added")
+        refresh_resource_view(scenario, node_c.node_id, alive=True)
         grown = scenario.wait("two workers after C joined", lambda: (
             (m := scenario.markers(2, 2, 2)) and m[0]["world"] == 2 and m))
         scenario.note("paused", world=grown[0]["world"], nodes=sorted(name.get(m["node_id"], "?") for m in grown))
@@ -171,6 +194,7 @@ def main(data: str, workdir: str) -> None:
         time.sleep(max(0.0, deadline_ms / 1000 - time.time()))  # the cloud's clock, not a wait for Ray
         cluster.remove_node(node_c, allow_graceful=False)
         scenario.note("node C reclaimed at the deadline")
+        refresh_resource_view(scenario, node_c.node_id, alive=False)
         after = scenario.wait("a worker restarted after the deadline", lambda: scenario.markers(2, 4, 1))
         scenario.note("paused", world=after[0]["world"], nodes=[name.get(after[0]["node_id"], "?")],
                       after_deadline=time.time() * 1000 >= deadline_ms)
