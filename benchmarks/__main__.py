@@ -32,7 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", help=f"comma-separated, from {','.join(VARIANTS + tuple(EXTRA_VARIANTS))}")
     parser.add_argument("--rounds", type=int, help="timing rounds (the variants take turns)")
     parser.add_argument("--smoke", action="store_true", help="tiny networks and data, no job runs: seconds")
+    parser.add_argument("--report", metavar="JSON", help="print the report of a saved run (targets judged again) "
+                                                         "instead of running")
     args = parser.parse_args(argv)
+    if args.report:
+        from benchmarks.report import format_report
+        from benchmarks.run import targets
+
+        with open(args.report) as fh:
+            result = json.load(fh)
+        result["targets"] = targets(result)
+        print(format_report(result))
+        return 0
 
     overrides = {}
     if args.sections:

@@ -23,7 +23,7 @@ def format_report(r: dict[str, Any]) -> str:
     """Machine line, the steps table, one line per other section, then the targets table."""
     m = r["machine"]
     out = [f"machine: {m['cpu']} ({m['arch']}), {m['cores']} cores, {m['memory_gib']} GiB, native bfloat16: "
-           f"{m['native_bfloat16']}; TensorFlow {m.get('tensorflow')}, Ray {m.get('ray')}; load average "
+           f"{m['native_bfloat16']} (auto uses it: {m.get('bfloat16_for_auto', '-')}); TensorFlow {m.get('tensorflow')}, Ray {m.get('ray')}; load average "
            f"{m['load_avg_start'][0]:.2f} at start, {_f((m.get('load_avg_end') or [None])[0], '{:.2f}')} at end; "
            f"{r['duration_s']:.0f} s", ""]
     peak = None
@@ -40,7 +40,8 @@ def format_report(r: dict[str, Any]) -> str:
                 rows.append([f"{p['input_dim']} / {p['features']} / {p['batch']}", name,
                              _f(v["windows_per_s"], "{:.0f}"), _f(v["ms_per_step"], "{:.0f}"), _f(v["gflops"]),
                              _f(100 * v["gflops"] / peak if peak else None, "{:.0f}%"),
-                             "1" if name == "plain" else _f(v.get("vs_plain"), "{:.2f}x")])
+                             "1" if name == "plain" else _f(v.get("vs_plain"), "{:.2f}x")
+                             + (" (NaN losses)" if v.get("nonfinite") else "")])
         out += table(["T / F / batch", "step", "windows/s", "ms/step", "GFLOP/s", "of NumPy matmul",
                       "vs plain loop"], rows)
         out.append("")

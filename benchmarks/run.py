@@ -88,7 +88,7 @@ def machine_info() -> dict[str, Any]:
     import ray  # noqa: F401  (puts the psutil Ray ships on the path)
     import psutil
 
-    from lstmgan_ray.train import cpu_has_native_bfloat16
+    from lstmgan_ray.train import cpu_bfloat16_for_auto, cpu_has_native_bfloat16
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -97,7 +97,7 @@ def machine_info() -> dict[str, Any]:
     except (OSError, StopIteration):
         pass
     return {"hostname": platform.node(), "cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count(),
-            "native_bfloat16": cpu_has_native_bfloat16(),
+            "native_bfloat16": cpu_has_native_bfloat16(), "bfloat16_for_auto": cpu_bfloat16_for_auto(),
             "memory_gib": round(psutil.virtual_memory().total / 1024 ** 3, 1),
             "python": platform.python_version(), "load_avg_start": list(os.getloadavg())}
 
@@ -312,15 +312,19 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
 
     def add(name, value, goal, met):
-        out.append({"target": name, "goal": goal, "value": value, "met": None if value is None else bool(met)})
+        out.append({"target": name, "goal": goal, "value": value,
+                    "met": None if value is None or met is None else bool(met)})
 
     steps = r.get("steps") or []
     for point in steps:
         v, label = point["variants"], Point(**point["point"]).label()
+        # A variant whose losses went NaN never meets a target, whatever its speed.
         if "vs_plain" in v.get("default", {}):
-            add(f"default step vs plain loop ({label})", v["default"]["vs_plain"], ">= 1", v["default"]["vs_plain"] >= 1)
+            add(f"default step vs plain loop ({label})", v["default"]["vs_plain"], ">= 1",
+                v["default"]["vs_plain"] >= 1 and not v["default"].get("nonfinite"))
         if "vs_plain" in v.get("fast", {}):
-            add(f"fast step vs plain loop ({label})", v["fast"]["vs_plain"], ">= 1.5", v["fast"]["vs_plain"] >= 1.5)
+            add(f"fast step vs plain loop ({label})", v["fast"]["vs_plain"], ">= 1.5",
+                v["fast"]["vs_plain"] >= 1.5 and not v["fast"].get("nonfinite"))
     # Training consumes windows at most at the fastest step's rate at the first point (the data's shape).
     consume = max((v["windows_per_s"] for name, v in steps[0]["variants"].items() if name != "plain"),
                   default=None) if steps else None
@@ -329,7 +333,12 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         ingest["consumption_windows_per_s"] = consume
         for key in ("prepare", "iterate"):
             ratio = ingest[f"{key}_vs_consumption"] = ingest[f"{key}_windows_per_s"] / consume
-            add(f"ingest {key} (bundled data) vs fastest training", ratio, ">= 10", ratio >= 10)
+            if key == "prepare":
+                # Ten thousand windows: the seconds are Ray Data's fixed cost per run (starting its
+                # tasks), paid once, not a rate; the pipeline's rate is the at-scale row.
+                add("ingest prepare (bundled data) vs fastest training", ratio, "reported: fixed cost", None)
+            else:
+                add(f"ingest {key} (bundled data) vs fastest training", ratio, ">= 10", ratio >= 10)
         scale = ingest.get("at_scale")
         if scale:
             ratio = scale["prepare_vs_consumption"] = scale["prepare_windows_per_s"] / consume

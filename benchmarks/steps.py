@@ -115,7 +115,7 @@ class ProjectStep:
     def __init__(self, name: str, cfg: dict[str, Any], point: Point, strategy):
         from lstmgan_ray.train import build_gan, distributed_train_step
 
-        self.name, self.strategy = name, strategy
+        self.name, self.strategy, self.nonfinite = name, strategy, False
         scaler = {"features": [f"f{i}" for i in range(point.features)], "target_index": point.features - 1}
         with strategy.scope():
             self.gan = build_gan(cfg, scaler)
@@ -124,7 +124,9 @@ class ProjectStep:
     def run(self, batches) -> None:
         from lstmgan_ray.train import run_epoch
 
-        run_epoch(self.strategy, self.step_fn, self.gan, batches, len(batches))  # reads the losses: waits
+        logs, _ = run_epoch(self.strategy, self.step_fn, self.gan, batches, len(batches))  # reads the losses: waits
+        # A variant whose losses went NaN is timed on garbage: say so instead of counting its speed.
+        self.nonfinite = self.nonfinite or logs["first_nonfinite_step"] is not None
 
 
 def timed(runner, batches) -> float:
@@ -166,7 +168,8 @@ def bench_point(point: Point, strategy, *, variants=VARIANTS, model: dict[str, A
         wps = statistics.median(rates[name])
         entry = {"windows_per_s": wps, "ms_per_step": 1000 * point.batch / wps,
                  "gflops": flops / 1e9 * wps / point.batch, "first_step_s": first_step_s[name],
-                 "rounds_windows_per_s": rates[name]}
+                 "rounds_windows_per_s": rates[name],
+                 "nonfinite": bool(getattr(runners[list(variants).index(name)], "nonfinite", False))}
         if "plain" in rates and name != "plain":
             entry["vs_plain"] = statistics.median(a / b for a, b in zip(rates[name], rates["plain"]))
         out["variants"][name] = entry

@@ -103,8 +103,8 @@ class TrainConfig(_Section):
         False, description="XLA-compile each worker's forward/backward pass; auto: on GPU workers "
                            "whose layers all allow it (not cuDNN LSTMs), off on CPUs (slower there)")
     mixed_precision: Literal["off", "auto", "float16", "bfloat16"] = Field(
-        "off", description="auto: float16 with loss scaling on GPU workers, bfloat16 on CPUs that "
-                           "multiply it natively (AVX512_BF16/AMX), else float32")
+        "off", description="auto: float16 with loss scaling on GPU workers, bfloat16 on CPUs with "
+                           "AVX512_BF16 and no AMX (AMX kernels gave NaN losses), else float32")
     unroll: bool | Literal["auto"] = Field(
         "auto", description="unroll the generator LSTMs' time loop; auto: for windows of up to 32 steps "
                             "whose LSTMs cannot use cuDNN (all of them on CPUs)")

@@ -40,14 +40,30 @@ def preemption_dir_name(epoch: int, step: int) -> str:
 
 # -- worker side ----------------------------------------------------------------
 
-def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (AVX512_BF16 or AMX-BF16; Linux flags)."""
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty where there is no /proc/cpuinfo)."""
     try:
         with open(cpuinfo) as fh:
-            flags = next((line for line in fh if line.startswith("flags")), "").split()
+            return set(next((line for line in fh if line.startswith("flags")), "").split())
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return set()
+
+
+def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512_BF16 or AMX-BF16; Linux flags)."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags(cpuinfo))
+
+
+def cpu_bfloat16_for_auto(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether ``mixed_precision: auto`` trains in bfloat16 on this CPU: AVX512_BF16 without AMX.
+
+    On a 2-core Xeon VM with AMX, TensorFlow 2.21's oneDNN AMX kernels turned the fast
+    profile's losses to NaN at the second step (finite with ``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``,
+    i.e. AMX off, and in float32); on an AMD EPYC with AVX512_BF16 and no AMX it trained
+    normally. ``auto`` therefore stays float32 where AMX is present; ``bfloat16`` forces it.
+    """
+    flags = cpu_flags(cpuinfo)
+    return "avx512_bf16" in flags and "amx_bf16" not in flags
 
 
 def gpu_visible() -> bool:
@@ -56,15 +72,15 @@ def gpu_visible() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def precision_policy(mode: str, on_gpu: bool, native_bf16: bool) -> str | None:
+def precision_policy(mode: str, on_gpu: bool, cpu_bf16: bool) -> str | None:
     """The Keras dtype policy for ``train.mixed_precision``; ``None`` is plain float32.
 
-    ``auto``: float16 on GPU workers (Tensor Cores; loss-scaled), bfloat16 on CPUs that
-    multiply it in hardware, float32 elsewhere (emulated bfloat16 and CPU float16 are
-    slower than float32).
+    ``auto``: float16 on GPU workers (Tensor Cores; loss-scaled), bfloat16 on CPUs where
+    ``cpu_bf16`` (``cpu_bfloat16_for_auto``), float32 elsewhere (emulated bfloat16 and CPU
+    float16 are slower than float32).
     """
     if mode == "auto":
-        return "mixed_float16" if on_gpu else ("mixed_bfloat16" if native_bf16 else None)
+        return "mixed_float16" if on_gpu else ("mixed_bfloat16" if cpu_bf16 else None)
     return {"off": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[mode]
 
 
@@ -110,7 +126,7 @@ def build_gan(cfg: dict[str, Any], scaler: dict[str, Any]):
 
     d, t = cfg["data"], cfg["train"]
     on_gpu = bool(cfg["run"]["use_gpu"]) and gpu_visible()
-    policy = precision_policy(t["mixed_precision"], on_gpu, cpu_has_native_bfloat16())
+    policy = precision_policy(t["mixed_precision"], on_gpu, cpu_bfloat16_for_auto())
     xla = use_xla(t["jit_compile"], on_gpu)
     # An explicit jit_compile=true compiles the LSTMs too, so they keep the generic kernel.
     use_cudnn = False if xla is True else "auto"

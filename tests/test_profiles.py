@@ -68,9 +68,9 @@ def test_precision_and_xla_choices():
     from lstmgan_ray.train import cpu_has_native_bfloat16, precision_policy, use_xla
 
     assert precision_policy("off", True, True) is None
-    assert precision_policy("auto", on_gpu=True, native_bf16=True) == "mixed_float16"
-    assert precision_policy("auto", on_gpu=False, native_bf16=True) == "mixed_bfloat16"
-    assert precision_policy("auto", on_gpu=False, native_bf16=False) is None
+    assert precision_policy("auto", on_gpu=True, cpu_bf16=True) == "mixed_float16"
+    assert precision_policy("auto", on_gpu=False, cpu_bf16=True) == "mixed_bfloat16"
+    assert precision_policy("auto", on_gpu=False, cpu_bf16=False) is None
     assert precision_policy("bfloat16", False, False) == "mixed_bfloat16"
     assert use_xla("auto", on_gpu=False) is False and use_xla("auto", on_gpu=True) == "auto"
     assert use_xla(True, False) is True and use_xla(False, True) is False
@@ -92,13 +92,17 @@ def test_unroll_choice_follows_window_length_and_cudnn():
 
 
 def test_cpu_flags_decide_native_bfloat16(tmp_path):
-    from lstmgan_ray.train import cpu_has_native_bfloat16
+    from lstmgan_ray.train import cpu_bfloat16_for_auto, cpu_has_native_bfloat16
 
-    with_bf16, without = tmp_path / "a", tmp_path / "b"
+    with_bf16, amx, without = tmp_path / "a", tmp_path / "amx", tmp_path / "b"
     with_bf16.write_text("processor : 0\nflags : fpu sse avx2 avx512f avx512_bf16\n")
+    amx.write_text("processor : 0\nflags : fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
     without.write_text("processor : 0\nflags : fpu sse avx2 avx512f\n")
     assert cpu_has_native_bfloat16(str(with_bf16)) and not cpu_has_native_bfloat16(str(without))
     assert not cpu_has_native_bfloat16(str(tmp_path / "missing"))
+    # auto trains in bfloat16 with AVX512_BF16 only: AMX's kernels gave NaN losses (train.py).
+    assert cpu_bfloat16_for_auto(str(with_bf16)) and cpu_has_native_bfloat16(str(amx))
+    assert not cpu_bfloat16_for_auto(str(amx)) and not cpu_bfloat16_for_auto(str(without))
 
 
 def test_mixed_precision_builds_float32_outputs_and_scaled_learning_rates():
