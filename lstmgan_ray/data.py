@@ -164,10 +164,11 @@ def series_windows(df: pd.DataFrame, spec: dict[str, Any], stats: dict[str, Any]
     return out
 
 
-def _empty_windows(T: int, H: int, n_feat: int) -> dict[str, np.ndarray]:
-    return {"x": np.zeros((0, T, n_feat), np.float32), "y": np.zeros((0, H), np.float32),
-            "last": np.zeros(0), "timestamp": np.zeros(0, "datetime64[us]"),
-            "split": np.zeros(0, object), "mu": np.zeros(0), "sd": np.zeros(0)}
+def _empty_windows(T: int, H: int, n_feat: int, rows: int = 0) -> dict[str, np.ndarray]:
+    """``rows`` all-zero windows of split ``""`` (belonging to no split): none, or placeholders."""
+    return {"x": np.zeros((rows, T, n_feat), np.float32), "y": np.zeros((rows, H), np.float32),
+            "last": np.zeros(rows), "timestamp": np.zeros(rows, "datetime64[us]"),
+            "split": np.full(rows, "", object), "mu": np.zeros(rows), "sd": np.ones(rows)}
 
 
 # -- the Ray Data pipeline ------------------------------------------------------
@@ -210,24 +211,14 @@ def series_udf(df: pd.DataFrame, spec: dict[str, Any]) -> dict:
     sid = str(df[spec["series_column"]].iloc[0])
     prepared = prepare_series(df, spec)
     stats = series_stats(df, spec, prepared)
-    if stats["problems"]:
-        out = _empty_windows(spec["input_dim"], spec["output_dim"], len(spec["features"]))
-    else:
-        out = series_windows(df, spec, stats, prepared)
-    if len(out["last"]) == 0:
-        out = _placeholder_row(spec)
+    out = None if stats["problems"] else series_windows(df, spec, stats, prepared)
+    if out is None or len(out["last"]) == 0:
+        out = _empty_windows(spec["input_dim"], spec["output_dim"], len(spec["features"]), rows=1)
     n = len(out["last"])
     out["series_id"] = np.full(n, sid, dtype=object)
     out["stats"] = np.full(n, "", dtype=object)
     out["stats"][0] = json.dumps(stats)
     return out
-
-
-def _placeholder_row(spec: dict[str, Any]) -> dict[str, np.ndarray]:
-    T, H, n_feat = spec["input_dim"], spec["output_dim"], len(spec["features"])
-    return {"x": np.zeros((1, T, n_feat), np.float32), "y": np.zeros((1, H), np.float32),
-            "last": np.zeros(1), "timestamp": np.zeros(1, "datetime64[us]"),
-            "split": np.array([""], object), "mu": np.zeros(1), "sd": np.ones(1)}
 
 
 def stats_rows(batch: pd.DataFrame) -> pd.DataFrame:

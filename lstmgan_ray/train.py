@@ -133,7 +133,7 @@ def build_gan(cfg: dict[str, Any], scaler: dict[str, Any]):
     cudnn = on_gpu and use_cudnn == "auto" and not cfg["model"]["recurrent_dropout"]
     generator, discriminator = build_models(cfg["model"], d["input_dim"], d["output_dim"],
                                             len(scaler["features"]), dtype=policy, use_cudnn=use_cudnn,
-                                            unroll=use_unroll(t.get("unroll", "auto"), d["input_dim"], cudnn))
+                                            unroll=use_unroll(t["unroll"], d["input_dim"], cudnn))
     gan = LSTMGAN(generator, discriminator, target_index=scaler["target_index"],
                   noise_dim=cfg["model"]["noise_dim"], target_transform=d["target_transform"],
                   seed=t["seed"])
