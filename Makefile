@@ -1,7 +1,18 @@
-# `make bench`: the performance benchmark (README "Performance"); under 6 minutes on a quiet 2-core machine, 12.5 on a loaded one.
+# Development targets. `make test-fast` is the everyday tier (no Ray, seconds to a few minutes);
+# `make test` is the whole suite, as CI runs it; `make bench` the performance benchmark (README
+# "Performance"): under 6 minutes on a quiet 2-core machine, 12.5 on a loaded one.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-smoke
+.PHONY: test test-fast lint bench bench-smoke
+
+test:
+	$(PYTHON) -m pytest -q
+
+test-fast:
+	$(PYTHON) -m pytest -q -m "not slow"
+
+lint:
+	$(PYTHON) -m ruff check .
 
 bench:
 	$(PYTHON) -m benchmarks $(BENCH_ARGS)

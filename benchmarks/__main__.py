@@ -7,10 +7,14 @@ import json
 import os
 import sys
 
+from benchmarks.jobs import ROOT
+from benchmarks.report import format_report
+from benchmarks.run import SECTIONS, Settings, run_all
+from benchmarks.steps import EXTRA_VARIANTS, VARIANTS, Point
+from benchmarks.targets import targets
 
-def parse_point(text: str):
-    from benchmarks.steps import Point
 
+def parse_point(text: str) -> Point:
     try:
         t, f, b = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -18,11 +22,7 @@ def parse_point(text: str):
     return Point(t, f, b)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from benchmarks.jobs import ROOT
-    from benchmarks.run import SECTIONS, Settings
-    from benchmarks.steps import EXTRA_VARIANTS, VARIANTS
-
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "latest.json"),
                         help="where to write the JSON (default benchmarks/results/latest.json)")
@@ -34,17 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny networks and data, no job runs: seconds")
     parser.add_argument("--report", metavar="JSON", help="print the report of a saved run (targets judged again) "
                                                          "instead of running")
-    args = parser.parse_args(argv)
-    if args.report:
-        from benchmarks.report import format_report
-        from benchmarks.run import targets
+    return parser
 
-        with open(args.report) as fh:
-            result = json.load(fh)
-        result["targets"] = targets(result)
-        print(format_report(result))
-        return 0
 
+def settings_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Settings:
+    """The run's settings: the defaults (or the smoke run's) with the command line's overrides."""
     overrides = {}
     if args.sections:
         overrides["sections"] = tuple(x.strip() for x in args.sections.split(",") if x.strip())
@@ -59,11 +53,20 @@ def main(argv: list[str] | None = None) -> int:
         overrides["points"] = tuple(args.points)
     if args.rounds:
         overrides["rounds"] = args.rounds
-    settings = Settings.smoke_settings(**overrides) if args.smoke else Settings(**overrides)
+    return Settings.smoke_settings(**overrides) if args.smoke else Settings(**overrides)
 
-    from benchmarks.report import format_report
-    from benchmarks.run import run_all
 
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.report:
+        with open(args.report) as fh:
+            result = json.load(fh)
+        result["targets"] = targets(result)
+        print(format_report(result))
+        return 0
+
+    settings = settings_from(args, parser)
     result = run_all(settings, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:

@@ -27,7 +27,7 @@ def conv1d_flops(batch: int, out_steps: int, kernel: int, channels_in: int, chan
 
 def _scaled(model: dict[str, Any]) -> dict[str, Any]:
     """The model section with ``width_multiplier`` applied, as ``build_models`` applies it."""
-    from lstmgan_ray.models import scaled_widths
+    from lstmgan_ray.model.networks import scaled_widths  # imports Keras: only when counted
 
     m = model.get("width_multiplier", 1.0)
     keys = ("generator_units", "generator_dense", "discriminator_filters", "discriminator_dense")

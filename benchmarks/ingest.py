@@ -13,12 +13,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from lstmgan_ray.config import Config
+from lstmgan_ray.data.validate import inspect_dataset
+
 
 def bench_ingest(data_path: str, *, input_dim: int = 3, batch: int = 128, shuffle_buffer: int = 1024) -> dict[str, Any]:
     """Time ``prepare_datasets`` and one epoch of ``iter_batches`` on ``data_path`` (Ray must be up)."""
-    from lstmgan_ray.config import Config
-    from lstmgan_ray.train import prepare_windows
-    from lstmgan_ray.validate import inspect_dataset
+    from lstmgan_ray.train.driver import prepare_windows  # imports Ray and TensorFlow: only when run
 
     cfg = Config.from_dict({"data": {"path": data_path, "input_dim": input_dim},
                             "train": {"batch_size": batch, "shuffle_buffer": shuffle_buffer}})

@@ -53,8 +53,8 @@ class TreeSampler(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        import ray  # noqa: F401  (puts the psutil Ray ships on the path)
         import psutil
+        import ray  # noqa: F401  (puts the psutil Ray ships on the path)
 
         try:
             root = psutil.Process(self.pid)

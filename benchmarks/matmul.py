@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 
 def best_rate(fn, flops: float, repeats: int) -> float:
     """GFLOP/s of ``fn`` (doing ``flops``), best of ``repeats`` after one warm-up call."""
@@ -19,8 +21,7 @@ def best_rate(fn, flops: float, repeats: int) -> float:
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
     """An ``n x n`` float32 product in NumPy (its BLAS) and in TensorFlow (oneDNN), all cores."""
-    import numpy as np
-    import tensorflow as tf
+    import tensorflow as tf  # where used: see benchmarks.run
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)

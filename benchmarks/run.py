@@ -25,8 +25,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks.ingest import bench_ingest
 from benchmarks.jobs import MB, ROOT, run_train_job
-from benchmarks.steps import VARIANTS, Point
+from benchmarks.matmul import matmul_gflops
+from benchmarks.steps import VARIANTS, Point, bench_point
+from benchmarks.synthetic import write_bars
+from benchmarks.targets import targets
+from lstmgan_ray.config import DataSection
+from lstmgan_ray.data.validate import inspect_dataset
+
+# TensorFlow, Keras, Ray and pandas (and the lstmgan_ray modules that import them) are imported
+# where used: ``python -m benchmarks --help``/``--report`` stay quick, and TensorFlow loads only
+# after ``run_all`` has set TF_CPP_MIN_LOG_LEVEL.
+
+__all__ = ["SECTIONS", "Settings", "run_all", "targets"]  # targets: re-exported from benchmarks.targets
 
 SECTIONS = ("matmul", "steps", "ingest", "jobs", "memory", "startup")
 BUNDLED = os.path.join(ROOT, "data", "indices")
@@ -63,13 +75,13 @@ class Settings:
     smoke: bool = False
 
     @classmethod
-    def smoke_settings(cls, data: str = BUNDLED, **kwargs) -> "Settings":
+    def smoke_settings(cls, data: str = BUNDLED, **kwargs) -> Settings:
         """Tiny networks, one project variant, no Ray: the matmul, steps and startup code in seconds.
         (Each variant costs a graph trace of several seconds; ``default`` differs from ``fast`` in config only.)"""
         base = dict(sections=("matmul", "steps", "startup"), points=(Point(4, data_features(data), 16),),
-                    variants=("plain", "fast"), first_point_extra=(), windows_per_round=16, rounds=1, warmup=1, model=dict(TINY_MODEL),
-                    matmul_n=128, data=data, worker_like_process=False, time_tensorflow_import=False,
-                    smoke=True)
+                    variants=("plain", "fast"), first_point_extra=(), windows_per_round=16, rounds=1, warmup=1,
+                    model=dict(TINY_MODEL), matmul_n=128, data=data, worker_like_process=False,
+                    time_tensorflow_import=False, smoke=True)
         return cls(**{**base, **kwargs})
 
     def steps_per_round(self, point: Point) -> int:
@@ -78,17 +90,15 @@ class Settings:
 
 def data_features(path: str) -> int:
     """Feature columns of a dataset under the default data config (from the Parquet footers)."""
-    from lstmgan_ray.config import DataConfig
-    from lstmgan_ray.validate import inspect_dataset
-
-    return len(inspect_dataset(DataConfig(path=path).model_dump()).features)
+    return len(inspect_dataset(DataSection(path=path).model_dump()).features)
 
 
 def machine_info() -> dict[str, Any]:
-    import ray  # noqa: F401  (puts the psutil Ray ships on the path)
     import psutil
+    import ray  # noqa: F401  (puts the psutil Ray ships on the path)
 
-    from lstmgan_ray.train import cpu_bfloat16_for_auto, cpu_has_native_bfloat16
+    # Imports TensorFlow: not before run_all has set TF_CPP_MIN_LOG_LEVEL.
+    from lstmgan_ray.train.precision import cpu_bfloat16_for_auto, cpu_has_native_bfloat16
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -112,15 +122,11 @@ def worker_like() -> None:
 
 
 def run_matmul(s: Settings) -> dict[str, Any]:
-    from benchmarks.matmul import matmul_gflops
-
     return matmul_gflops(s.matmul_n)
 
 
 def run_steps(s: Settings, keep: dict) -> list[dict[str, Any]]:
     import tensorflow as tf
-
-    from benchmarks.steps import bench_point
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()  # one per process, as on a worker
     out = []
@@ -136,8 +142,6 @@ def run_ingest(s: Settings) -> dict[str, Any]:
     """The pipeline alone on the bundled data (a run's fixed cost dominates there), then on the
     memory section's large dataset, where its throughput shows."""
     import ray
-
-    from benchmarks.ingest import bench_ingest
 
     started = not ray.is_initialized()
     if started:
@@ -207,8 +211,6 @@ def run_jobs(s: Settings, storage: str, keep: dict) -> dict[str, Any]:
 
 def memory_dataset(s: Settings) -> dict[str, Any]:
     """The synthetic Parquet dataset of ``memory_mb`` (written once, then cached in ``cache_dir``)."""
-    from benchmarks.synthetic import write_bars
-
     data_dir = os.path.join(s.cache_dir, f"bars-{s.memory_mb:g}mb-60f")
     manifest = os.path.join(data_dir, "manifest.json")
     if os.path.exists(manifest):
@@ -267,7 +269,10 @@ def run_startup(time_tensorflow_import: bool = True) -> dict[str, Any]:
 def run_all(s: Settings, progress=print) -> dict[str, Any]:
     """Run the selected sections; returns the result dict (README "Performance" explains it)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    t_start = time.perf_counter()
+    t_start = time.perf_counter()  # the run's duration includes these imports
+    import ray  # here, after TF_CPP_MIN_LOG_LEVEL is set: TensorFlow reads it when it loads
+    import tensorflow as tf
+
     result: dict[str, Any] = {"machine": machine_info(), "settings": settings_dict(s),
                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "section_s": {}}
     if s.worker_like_process and "steps" in s.sections:
@@ -292,9 +297,6 @@ def run_all(s: Settings, progress=print) -> dict[str, Any]:
                     result["matmul"][key] = max(result["matmul"][key], again[key])
     finally:
         shutil.rmtree(storage, ignore_errors=True)
-    import ray
-    import tensorflow as tf
-
     result["machine"].update(tensorflow=tf.__version__, ray=ray.__version__, load_avg_end=list(os.getloadavg()))
     result["duration_s"] = time.perf_counter() - t_start
     result["targets"] = targets(result)
@@ -306,61 +308,3 @@ def settings_dict(s: Settings) -> dict[str, Any]:
     d["points"] = [dataclasses.asdict(p) for p in s.points]
     return d
 
-
-def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, each with its measured value and whether it is met."""
-    out = []
-
-    def add(name, value, goal, met):
-        out.append({"target": name, "goal": goal, "value": value,
-                    "met": None if value is None or met is None else bool(met)})
-
-    steps = r.get("steps") or []
-    for point in steps:
-        v, label = point["variants"], Point(**point["point"]).label()
-        # A variant whose losses went NaN never meets a target, whatever its speed.
-        if "vs_plain" in v.get("default", {}):
-            add(f"default step vs plain loop ({label})", v["default"]["vs_plain"], ">= 1",
-                v["default"]["vs_plain"] >= 1 and not v["default"].get("nonfinite"))
-        if "vs_plain" in v.get("fast", {}):
-            add(f"fast step vs plain loop ({label})", v["fast"]["vs_plain"], ">= 1.5",
-                v["fast"]["vs_plain"] >= 1.5 and not v["fast"].get("nonfinite"))
-    # Training consumes windows at most at the fastest step's rate at the first point (the data's shape).
-    consume = max((v["windows_per_s"] for name, v in steps[0]["variants"].items() if name != "plain"),
-                  default=None) if steps else None
-    ingest = r.get("ingest")
-    if ingest and consume:
-        ingest["consumption_windows_per_s"] = consume
-        for key in ("prepare", "iterate"):
-            ratio = ingest[f"{key}_vs_consumption"] = ingest[f"{key}_windows_per_s"] / consume
-            if key == "prepare":
-                # Ten thousand windows: the seconds are Ray Data's fixed cost per run (starting its
-                # tasks), paid once, not a rate; the pipeline's rate is the at-scale row.
-                add("ingest prepare (bundled data) vs fastest training", ratio, "reported: fixed cost", None)
-            else:
-                add(f"ingest {key} (bundled data) vs fastest training", ratio, ">= 10", ratio >= 10)
-        scale = ingest.get("at_scale")
-        if scale:
-            ratio = scale["prepare_vs_consumption"] = scale["prepare_windows_per_s"] / consume
-            add("ingest prepare at scale (pipeline alone) vs fastest training", ratio, ">= 10", ratio >= 10)
-    mem = r.get("memory")
-    if mem and consume and mem.get("prepare_windows_per_s"):
-        # Reported, not a target: this run's object store is capped to force spilling.
-        mem["prepare_vs_consumption"] = mem["prepare_windows_per_s"] / consume
-    jobs = r.get("jobs")
-    if jobs:
-        add("step loop's wait on data (fraction of step time)", jobs["data_wait"]["fraction"], "< 0.01",
-            jobs["data_wait"]["fraction"] < 0.01)
-        plain = (jobs.get("plain_windows_per_s", {}).get("mean")
-                 or (steps[0]["variants"].get("plain", {}).get("windows_per_s") if steps else None))
-        if plain:
-            ratio = jobs["one_worker_vs_plain"] = jobs["one_worker"]["windows_per_s"] / plain
-            add("one-worker jobs/train.py epoch vs plain loop", ratio, ">= 0.9", ratio >= 0.9)
-    if mem:
-        add("memory run: dataset (Arrow) vs object store", mem["dataset_vs_object_store"], ">= 3",
-            mem["dataset_vs_object_store"] >= 3)
-        small = (jobs or {}).get("one_worker", {}).get("peak_rss_mb", {}).get("driver")
-        if small and mem["peak_rss_mb"].get("driver"):
-            ratio = mem["peak_rss_mb"]["driver"] / small
-            add("driver peak RSS: memory run / bundled-data run", ratio, "<= 1.5 (bounded)", ratio <= 1.5)
-    return out

@@ -20,7 +20,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from benchmarks.flops import gan_step_flops
+from lstmgan_ray.config import Config, merge_sections, read_profile
+
+# TensorFlow, Keras and the lstmgan_ray modules that import them are imported where used: the
+# benchmark's command line stays quick, and TensorFlow loads after run_all has set its log level.
 
 VARIANTS = ("plain", "default", "fast")
 # The fast profile with one setting changed (``--variants``): what each of its parts is worth here.
@@ -47,8 +53,6 @@ class Point:
 
 def variant_config(variant: str, point: Point, model: dict[str, Any] | None = None) -> dict[str, Any]:
     """The resolved config of a variant at a point (``model`` overrides shrink the networks)."""
-    from lstmgan_ray.config import Config, merge_sections, read_profile
-
     raw = {"data": {"input_dim": point.input_dim}, "train": {"batch_size": point.batch},
            "model": dict(model or {})}
     if variant.startswith("fast"):
@@ -59,8 +63,6 @@ def variant_config(variant: str, point: Point, model: dict[str, Any] | None = No
 
 def make_batches(point: Point, count: int, seed: int = 0) -> list[dict[str, Any]]:
     """``count`` random batches shaped as the pipeline delivers them."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     return [{"x": rng.standard_normal((point.batch, point.input_dim, point.features), dtype=np.float32),
              "y": rng.standard_normal((point.batch, 1), dtype=np.float32)} for _ in range(count)]
@@ -75,7 +77,7 @@ class PlainLoop:
         import keras
         import tensorflow as tf
 
-        from lstmgan_ray.models import build_models
+        from lstmgan_ray.model.networks import build_models
 
         m, t = cfg["model"], cfg["train"]
         g, d = build_models(m, point.input_dim, 1, point.features)
@@ -113,7 +115,8 @@ class ProjectStep:
     """The project's worker path: ``build_gan`` under MWMS, ``distributed_train_step``, ``run_epoch``."""
 
     def __init__(self, name: str, cfg: dict[str, Any], point: Point, strategy):
-        from lstmgan_ray.train import build_gan, distributed_train_step
+        from lstmgan_ray.train.build import build_gan
+        from lstmgan_ray.train.steps import distributed_train_step
 
         self.name, self.strategy, self.nonfinite = name, strategy, False
         scaler = {"features": [f"f{i}" for i in range(point.features)], "target_index": point.features - 1}
@@ -122,7 +125,7 @@ class ProjectStep:
         self.step_fn = distributed_train_step(strategy, self.gan)
 
     def run(self, batches) -> None:
-        from lstmgan_ray.train import run_epoch
+        from lstmgan_ray.train.steps import run_epoch
 
         logs, _ = run_epoch(self.strategy, self.step_fn, self.gan, batches, len(batches))  # reads the losses: waits
         # A variant whose losses went NaN is timed on garbage: say so instead of counting its speed.

@@ -8,6 +8,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 MB = 1024 * 1024
 
 
@@ -15,10 +19,7 @@ def write_bars(root: str, *, target_mb: float, features: int = 30, rows_per_seri
                series_per_file: int = 4, seed: int = 0) -> dict[str, Any]:
     """Random-walk series with ``features`` positive columns (one is ``close``) into ``root``,
     until their in-memory (Arrow) size reaches ``target_mb``. Returns what was written."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pandas as pd  # where used: see benchmarks.run
 
     os.makedirs(root, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -6,7 +6,6 @@ Parquet shards it writes are committed, so users never need `arch`.
 
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 

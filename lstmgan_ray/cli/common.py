@@ -1,0 +1,91 @@
+"""What every job's command line shares: common flags, error handling and the summary line.
+
+Arguments are parsed and the config validated before Ray or TensorFlow are
+imported, so bad input fails in about a second with a message, not a traceback.
+The last stdout line of every job is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from lstmgan_ray.errors import UserError
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, *,
+                         config_help: str = "YAML config file (default: the reference design)",
+                         epochs_help: str = "training epochs (train.epochs)",
+                         name_help: str = "run name (run.name)") -> None:
+    """Flags every job shares: config file, data, overrides and run placement."""
+    parser.add_argument("--config", help=config_help)
+    parser.add_argument("--data", help="Parquet file, directory or URI (data.path)")
+    parser.add_argument("--target", help="target column (data.target, default close)")
+    parser.add_argument("--epochs", type=int, help=epochs_help)
+    parser.add_argument("--storage-path", help="local directory or URI for runs (run.storage_path)")
+    parser.add_argument("--name", help=name_help)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any config key; YAML-typed value; repeatable")
+    parser.add_argument("--profile", help="named preset laid under --config/--set/flags: 'fast' = no "
+                        "recurrent dropout (cuDNN on GPUs), mixed precision, XLA on GPUs, sqrt learning-rate "
+                        "scaling (lstmgan_ray/config/profiles/fast.yaml); default: the design")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+
+
+def worker_count(text: str) -> int | list[int]:
+    """``--num-workers 2`` or ``--num-workers 1-4`` (elastic: at least 1, at most 4)."""
+    low, sep, high = text.partition("-")
+    try:
+        return [int(low), int(high)] if sep else int(low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a count (2) or a range (1-4)") from None
+
+
+def common_flags(args: argparse.Namespace) -> dict:
+    return {"data.path": args.data, "data.target": args.target, "train.epochs": args.epochs,
+            "run.storage_path": args.storage_path, "run.name": args.name}
+
+
+def run_guarded(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run ``main``; known input errors become one stderr message and exit code 2."""
+    try:
+        return main(args)
+    except UserError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # training failures surface from Ray wrapped; say what and where
+        if args.debug:
+            raise
+        print(f"error: {type(err).__name__}: {err}\n(rerun with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def add_resume_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--resume`` / ``--overwrite``: what to do with something already at STORAGE_PATH/NAME."""
+    parser.add_argument("--resume", action="store_true", help=f"continue {what}")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete what is at STORAGE_PATH/NAME and start over")
+
+
+def disconnect_ray() -> None:
+    """Leave Ray before the summary: worker logs forwarded late would otherwise follow it in
+    `ray job logs`, and its last line must be the JSON object."""
+    if "ray" in sys.modules:  # a job that failed before Ray loaded has nothing to leave
+        import ray
+
+        ray.shutdown()
+
+
+def print_summary(summary: dict) -> None:
+    """The job's last stdout line: one JSON object (users' scripts parse it)."""
+    print(json.dumps(summary, default=float), flush=True)

@@ -1,0 +1,38 @@
+"""The job's settings: a typed, validated ``Config`` (data, model, train and run sections) whose
+field defaults are the only defaults in the project, and the layers that build it from a profile,
+a YAML file, ``--set`` overrides and command-line flags, in that order. Light to import (pydantic
+and PyYAML only), so a command line validates its input before Ray or TensorFlow load.
+"""
+
+from lstmgan_ray.config.loading import (
+    DEFAULT_PROFILE,
+    apply_overrides,
+    as_number,
+    available_profiles,
+    check_key,
+    load_config,
+    merge_overrides,
+    merge_sections,
+    parse_value,
+    read_config_file,
+    read_profile,
+    read_yaml_mapping,
+    set_dotted,
+)
+from lstmgan_ray.config.schema import (
+    Config,
+    DataSection,
+    ModelSection,
+    RunSection,
+    TrainSection,
+    did_you_mean,
+    field_names,
+)
+from lstmgan_ray.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_PROFILE", "Config", "ConfigError", "DataSection", "ModelSection", "RunSection", "TrainSection",
+    "apply_overrides", "as_number", "available_profiles", "check_key", "did_you_mean", "field_names",
+    "load_config", "merge_overrides", "merge_sections", "parse_value", "read_config_file", "read_profile",
+    "read_yaml_mapping", "set_dotted",
+]

@@ -1,0 +1,30 @@
+"""Data: the Parquet contract, driver-side validation from file footers, the per-series windowing
+(pure pandas/NumPy), the Ray Data pipeline that turns bars into train/val/test windows with
+per-series scalers fitted on training rows only, and inference windows cut with a checkpoint's
+scaler. Knows nothing of models or training.
+
+Exports are loaded on first use: the pipeline imports Ray Data, which a command line validating
+its flags should not pay for.
+"""
+
+import importlib
+
+from lstmgan_ray.errors import DataError
+
+_EXPORTS = {
+    "contract": ["SINGLE_SERIES", "SPLITS", "make_spec", "resolve_features", "resolve_transforms",
+                 "transform_column"],
+    "windows": ["empty_windows", "prepare_series", "series_stats", "series_windows", "split_sizes",
+                "value_problems"],
+    "validate": ["DatasetInfo", "inspect_dataset", "list_parquet_files"],
+    "pipeline": ["Prepared", "configure_ray_data", "only_split", "prepare_datasets", "read_bars",
+                 "series_udf", "stats_udf"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE) + ["DataError"]
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

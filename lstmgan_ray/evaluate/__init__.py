@@ -1,0 +1,30 @@
+"""Inference from a checkpoint: batch generation of forecasts and synthetic paths through a Ray Data
+actor pool (``generate``), and the honest evaluation of a checkpoint (``run``): its forecasts against
+persistence and a supervised-only twin (``baselines``, ``forecast_metrics``), its synthetic paths
+against the real ones (``synthetic_metrics``), gathered into numbers (``scoring``), figures and a
+Markdown report (``report``). The options of both jobs (``options``) are validated before any of
+that is imported. It reads checkpoints and windows; it never trains the GAN or writes a checkpoint.
+
+Exports are loaded on first use: most of these modules import TensorFlow and Ray, which a command
+line validating its flags should not pay for.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "options": ["ActorOptions", "EvaluateOptions", "GenerateOptions", "MODES", "SPLIT_CHOICES"],
+    "generate": ["GeneratorActor", "OUTPUT_COLUMNS", "generate_dataset", "rollout", "run_generate",
+                 "to_original_units"],
+    "baselines": ["BASELINE_FILE", "load_supervised_baseline", "save_supervised_baseline",
+                  "train_supervised_baseline"],
+    "run": ["METRICS_FILE", "run_evaluate"],
+    "report": ["write_report"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -1,0 +1,305 @@
+"""LSTMGAN: the generator/discriminator pair as one ``keras.Model`` with its own steps.
+
+Follows keras-io's ``dcgan_overriding_train_step`` / ``wgan_gp`` shape, made
+distribution-correct: per-example losses averaged over the global batch (so N
+workers take the same step as one), noise drawn statelessly from (seed,
+replica, step) so a resumed run replays the same draws, and metrics kept in
+``keras.metrics.Mean`` trackers, which sum across replicas on read.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import tensorflow as tf
+
+from lstmgan_ray.model import losses as L
+
+log = logging.getLogger(__name__)
+
+
+def next_values_to_prices(values: tf.Tensor, last: tf.Tensor, mu: tf.Tensor, sd: tf.Tensor,
+                          transform: str) -> tf.Tensor:
+    """Invert the target scaling and transform: scaled next values -> original units.
+
+    Args:
+        values: ``[batch, horizon]`` scaled transformed target values.
+        last: ``[batch]`` last observed target value in original units.
+        mu, sd: ``[batch]`` the series' target scaler (fitted on its training split).
+        transform: the data config's ``target_transform``.
+    """
+    values = tf.cast(values, tf.float64)
+    raw = values * sd[:, None] + mu[:, None]
+    last = last[:, None]
+    if transform == "log_return":
+        return last * tf.exp(tf.cumsum(raw, axis=1))
+    if transform == "log1p_diff":
+        return (last + 1.0) * tf.exp(tf.cumsum(raw, axis=1)) - 1.0
+    if transform == "diff":
+        return last + tf.cumsum(raw, axis=1)
+    return raw
+
+
+NO_BAD_STEP = 2**31 - 1
+
+# Stateless noise seeds are pairs (stream, draw). The stream is the base seed times a prime
+# larger than any replica count, plus the replica, so (seed, replica) pairs never share a
+# stream. Each optimizer step owns DRAWS_PER_STEP consecutive draw ids: critic-only update k
+# uses 2k (generator noise) and 2k + 1 (its gradient penalty), the joint update the last two,
+# so up to (DRAWS_PER_STEP - 2) / 2 = 31 critic steps never reuse a draw, and a resumed run
+# (same step counter) replays exactly the same noise.
+STREAMS_PER_SEED = 7919
+DRAWS_PER_STEP = 64
+JOINT_NOISE_DRAW = DRAWS_PER_STEP - 2
+JOINT_PENALTY_DRAW = DRAWS_PER_STEP - 1
+
+
+def skip_together(grads):
+    """Make every worker's gradients non-finite when any worker's are.
+
+    ``LossScaleOptimizer`` decides to skip a float16 step on its *local*
+    gradients, before they are all-reduced; with several workers one could skip
+    (and halve its loss scale) while another applies its step and waits in the
+    all-reduce forever, or the replicas drift apart. One scalar all-reduce first
+    makes the decision, and so the loss scale, the same on every worker.
+    """
+    present = [g for g in grads if g is not None]
+    bad = tf.add_n([tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32)) for g in present])
+    ctx = tf.distribute.get_replica_context()
+    if ctx is not None:
+        bad = ctx.all_reduce(tf.distribute.ReduceOp.SUM, bad)
+    poison = tf.where(bad > 0, tf.constant(float("nan")), tf.constant(0.0))
+    return [None if g is None else g + tf.cast(poison, g.dtype) for g in grads]
+
+
+class SyncedLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
+    """Keras' dynamic loss scaling for float16, with the skip decision shared by all workers."""
+
+    def apply(self, grads, trainable_variables=None):
+        return super().apply(skip_together(list(grads)), trainable_variables)
+
+
+class FirstNonFiniteStep(keras.metrics.Metric):
+    """The first optimizer step (as seen by replica 0) whose losses were NaN or inf, else NO_BAD_STEP."""
+
+    def __init__(self, name="first_nonfinite_step", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.first = self.add_variable(shape=(), initializer=keras.initializers.Constant(NO_BAD_STEP),
+                                       dtype="int64", aggregation="only_first_replica", name="first")
+
+    def update_state(self, finite, step):
+        candidate = tf.where(finite, tf.constant(NO_BAD_STEP, tf.int64), tf.cast(step, tf.int64))
+        self.first.assign(tf.minimum(self.first, candidate))
+
+    def result(self):
+        return keras.ops.add(self.first, 0)  # a read, as Mean.result does; works on synced variables
+
+    def reset_state(self):
+        self.first.assign(NO_BAD_STEP)
+
+
+class LSTMGAN(keras.Model):
+    """Conditional time-series GAN: G(window, noise) -> next values; D(past ++ next) -> logit.
+
+    Args:
+        generator, discriminator: models from ``lstmgan_ray.model.networks``.
+        target_index: position of the target among the window's features; the
+            discriminator sees that channel of the window as the "past".
+        noise_dim: noise channels the generator expects after the features.
+        target_transform: how targets were transformed, to report errors in price units.
+        seed: base of the stateless noise draws.
+    """
+
+    def __init__(self, generator, discriminator, *, target_index: int, noise_dim: int,
+                 target_transform: str = "log_return", seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.target_index = int(target_index)
+        self.noise_dim = int(noise_dim)
+        self.target_transform = target_transform
+        self.seed = int(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.g_adv_tracker = keras.metrics.Mean(name="g_adv_loss")
+        self.g_sup_tracker = keras.metrics.Mean(name="g_sup_loss")
+        self.se_tracker = keras.metrics.Mean(name="mse")
+        self.se_persist_tracker = keras.metrics.Mean(name="mse_persistence")
+        self.nonfinite_tracker = FirstNonFiniteStep()
+        self.built = True  # both networks are built by their factories
+
+    def compile(self, d_optimizer, g_optimizer, *, global_batch_size: int, loss: str = "gan",
+                n_critic: int = 1, gp_weight: float = 10.0, supervised_loss: str = "l1",
+                supervised_weight: float = 1.0, jit_compile: bool | str = False):
+        """Set optimizers and loss settings.
+
+        Args:
+            global_batch_size: the batch summed over all workers; per-example
+                losses are divided by it so gradients sum to the global mean.
+            loss: ``"gan"`` (non-saturating, BCE on logits) or ``"wgan-gp"``.
+            n_critic: discriminator updates per generator update.
+            gp_weight: gradient penalty weight (wgan-gp only).
+            supervised_loss, supervised_weight: L1/L2 pull of generated towards
+                real next values, added to the generator's adversarial loss.
+            jit_compile: XLA-compile the forward and backward passes (the gradient
+                computations) when every layer allows it (``"auto"``: silently skipped
+                when one does not); the optimizer updates, where MultiWorkerMirroredStrategy
+                all-reduces gradients, stay outside.
+        """
+        super().compile()
+        if loss not in L.LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; use one of {sorted(L.LOSSES)}")
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.global_batch_size = int(global_batch_size)
+        self.loss_name = loss
+        self.g_loss_fn, self.d_loss_fn = L.LOSSES[loss]
+        self.n_critic = int(n_critic)
+        self.gp_weight = float(gp_weight)
+        self.supervised_kind = supervised_loss
+        self.supervised_weight = float(supervised_weight)
+        self.xla = self.supports_xla() if jit_compile == "auto" else bool(jit_compile) and self.supports_xla()
+        if jit_compile is True and not self.xla:
+            log.warning("jit_compile: skipped, a layer cannot be XLA-compiled (cuDNN LSTM kernels cannot)")
+        wrap = (lambda fn: tf.function(fn, jit_compile=True)) if self.xla else (lambda fn: fn)
+        self._critic_gradients = wrap(self._critic_gradients_fn)
+        self._joint_gradients = wrap(self._joint_gradients_fn)
+
+    def supports_xla(self) -> bool:
+        """Keras' own rule (``Model.jit_compile="auto"``): every layer of both networks supports XLA."""
+        return all(layer.supports_jit for net in (self.generator, self.discriminator) for layer in net.layers)
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.g_adv_tracker,
+                self.g_sup_tracker, self.se_tracker, self.se_persist_tracker, self.nonfinite_tracker]
+
+    @property
+    def loss_trackers(self):
+        """The four loss means a training step reports (the rest are validation and the NaN watch)."""
+        return [self.d_loss_tracker, self.g_loss_tracker, self.g_adv_tracker, self.g_sup_tracker]
+
+    def build_optimizers(self) -> None:
+        """Create optimizer slots now, so a checkpoint's state can be assigned before step one."""
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    # -- pieces -------------------------------------------------------------
+    def _seed(self, salt: int) -> tf.Tensor:
+        ctx = tf.distribute.get_replica_context()
+        replica = ctx.replica_id_in_sync_group if ctx is not None else 0
+        step = tf.cast(self.g_optimizer.iterations, tf.int64)
+        return tf.stack([tf.cast(self.seed * STREAMS_PER_SEED + replica, tf.int64), step * DRAWS_PER_STEP + salt])
+
+    def generate(self, x: tf.Tensor, training: bool = False, seed: tf.Tensor | None = None,
+                 noise_scale: float = 1.0) -> tf.Tensor:
+        """Next values for windows ``x`` with fresh (or seeded) noise; ``noise_scale=0`` is the mode."""
+        if self.noise_dim:
+            shape = tf.concat([tf.shape(x)[:2], [self.noise_dim]], axis=0)
+            if noise_scale == 0:
+                noise = tf.zeros(shape, dtype=x.dtype)
+            elif seed is None:
+                noise = tf.random.normal(shape, dtype=x.dtype)
+            else:
+                noise = tf.random.stateless_normal(shape, seed=seed, dtype=x.dtype)
+            x = tf.concat([x, noise * noise_scale], axis=-1)
+        return self.generator(x, training=training)
+
+    def _sequence(self, x: tf.Tensor, next_values: tf.Tensor) -> tf.Tensor:
+        past = tf.cast(x[:, :, self.target_index], tf.float32)
+        return tf.concat([past, tf.cast(next_values, tf.float32)], axis=1)[:, :, None]
+
+    def _average(self, per_example: tf.Tensor) -> tf.Tensor:
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
+
+    # -- steps --------------------------------------------------------------
+    def _critic_loss(self, real_seq, fake_seq, salt: int):
+        real_logits = self.discriminator(real_seq, training=True)
+        fake_logits = self.discriminator(fake_seq, training=True)
+        d_per = self.d_loss_fn(real_logits, fake_logits)
+        if self.loss_name == "wgan-gp":
+            d_per += self.gp_weight * L.gradient_penalty(self.discriminator, real_seq, fake_seq,
+                                                         seed=self._seed(salt))
+        return d_per, fake_logits
+
+    def _scaled(self, optimizer, loss):
+        # float16's loss scaling (LossScaleOptimizer unscales when it applies); else the loss.
+        return optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
+
+    def _critic_gradients_fn(self, x, real_seq, k: int):
+        """Discriminator gradients of critic-only update ``k`` (wgan-gp's extra critic steps)."""
+        fake_seq = self._sequence(x, self.generate(x, training=True, seed=self._seed(2 * k)))
+        with tf.GradientTape() as tape:
+            d_per, _ = self._critic_loss(real_seq, fake_seq, salt=2 * k + 1)
+            d_loss = self._scaled(self.d_optimizer, self._average(d_per))
+        return tape.gradient(d_loss, self.discriminator.trainable_variables)
+
+    def _joint_gradients_fn(self, x, real_seq, real_next):
+        """Both networks' gradients from one shared generator pass, and the per-example losses."""
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake_next = self.generate(x, training=True, seed=self._seed(JOINT_NOISE_DRAW))
+            d_per, fake_logits = self._critic_loss(real_seq, self._sequence(x, fake_next), salt=JOINT_PENALTY_DRAW)
+            adv = self.g_loss_fn(fake_logits)
+            sup = L.supervised_loss(real_next, fake_next, self.supervised_kind)
+            g_per = adv + self.supervised_weight * sup
+            d_loss = self._scaled(self.d_optimizer, self._average(d_per))
+            g_loss = self._scaled(self.g_optimizer, self._average(g_per))
+        d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
+        g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
+        return d_grads, g_grads, d_per, g_per, adv, sup
+
+    def train_step(self, data):
+        """``n_critic - 1`` critic-only updates, then one joint update of both networks.
+
+        The joint update shares one generator forward pass between the two
+        tapes (as TensorFlow's DCGAN tutorial, and the design's original code,
+        do): the generator is the expensive half, so this saves a third of it.
+        """
+        features, real_next = data
+        x = tf.cast(features["x"], tf.float32)
+        real_next = tf.cast(real_next, tf.float32)
+        real_seq = self._sequence(x, real_next)
+        step = tf.identity(self.g_optimizer.iterations)
+        d_vars = self.discriminator.trainable_variables
+        g_vars = self.generator.trainable_variables
+        for k in range(self.n_critic - 1):
+            self.d_optimizer.apply_gradients(zip(self._critic_gradients(x, real_seq, k), d_vars))
+        d_grads, g_grads, d_per, g_per, adv, sup = self._joint_gradients(x, real_seq, real_next)
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+
+        self.d_loss_tracker.update_state(d_per)
+        self.g_loss_tracker.update_state(g_per)
+        self.g_adv_tracker.update_state(adv)
+        self.g_sup_tracker.update_state(sup)
+        finite = tf.reduce_all(tf.math.is_finite(d_per)) & tf.reduce_all(tf.math.is_finite(g_per))
+        self.nonfinite_tracker.update_state(finite, step)
+        return {m.name: m.result() for m in self.loss_trackers}
+
+    def forecast_errors(self, features, real_next):
+        """Per-example squared errors in original units: the model's point forecast and persistence.
+
+        The point forecast is the generator at zero noise (its mode), so that
+        validation scores are deterministic and comparable across epochs.
+        """
+        x = tf.cast(features["x"], tf.float32)
+        last = tf.cast(features["last"], tf.float64)
+        mu = tf.cast(features["mu"], tf.float64)
+        sd = tf.cast(features["sd"], tf.float64)
+        fake = self.generate(x, training=False, noise_scale=0.0)
+        pred = next_values_to_prices(fake, last, mu, sd, self.target_transform)
+        actual = next_values_to_prices(real_next, last, mu, sd, self.target_transform)
+        se = tf.reduce_mean(tf.square(pred - actual), axis=1)
+        se_persist = tf.reduce_mean(tf.square(last[:, None] - actual), axis=1)
+        return se, se_persist
+
+    def test_step(self, data):
+        features, real_next = data
+        se, se_persist = self.forecast_errors(features, real_next)
+        self.se_tracker.update_state(se)
+        self.se_persist_tracker.update_state(se_persist)
+        return {"mse": self.se_tracker.result(), "mse_persistence": self.se_persist_tracker.result()}
+
+    def call(self, x, training=False):
+        return self.generate(x["x"] if isinstance(x, dict) else x, training=training)

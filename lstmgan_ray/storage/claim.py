@@ -1,0 +1,64 @@
+"""Claiming an output directory: the one refuse / resume / overwrite rule every job follows.
+
+Ray Train silently continues a run it finds at the same storage path and name, and
+Parquet writers add files beside old ones; so before a job writes, it claims its
+target. Something already there is refused unless the user said ``--resume`` (use it)
+or ``--overwrite`` (delete it), so nothing written before is lost by accident.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import pyarrow.fs as pafs
+
+from lstmgan_ray.errors import ConfigError
+from lstmgan_ray.storage.paths import filesystem_for
+
+
+class Claim(enum.Enum):
+    """What a claimed target held: nothing (new), something kept (resumed) or deleted (replaced)."""
+
+    NEW = "new"
+    RESUMED = "resumed"
+    REPLACED = "replaced"
+
+
+def holds_entries(target: str) -> list[str]:
+    """Names of the entries directly in directory ``target`` (empty when missing or empty).
+
+    Raises ConfigError if ``target`` is a file: every job writes a directory.
+    """
+    fs, path = filesystem_for(target)
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.File:
+        raise ConfigError(f"{target}: is a file; give a directory")
+    if info.type == pafs.FileType.NotFound:
+        return []
+    return [e.base_name for e in fs.get_file_info(pafs.FileSelector(path, recursive=False))]
+
+
+def claim_output(target: str, *, refusal: str, resume: bool = False, overwrite: bool = False,
+                 keep_dir: bool = False) -> Claim:
+    """Make ``target`` ready to write into, or refuse with ``refusal``.
+
+    Args:
+        target: a local directory or URI.
+        refusal: the error message when ``target`` holds something and neither flag was
+            given; it should name the flags and the way out.
+        resume: keep what is there (the job continues it).
+        overwrite: delete what is there (``resume`` wins when both are set).
+        keep_dir: on overwrite, empty the directory instead of removing it.
+    """
+    if not holds_entries(target):
+        return Claim.NEW
+    if resume:
+        return Claim.RESUMED
+    if not overwrite:
+        raise ConfigError(refusal)
+    fs, path = filesystem_for(target)
+    if keep_dir:
+        fs.delete_dir_contents(path)
+    else:
+        fs.delete_dir(path)
+    return Claim.REPLACED

@@ -1,0 +1,197 @@
+"""Checkpoint layout: everything needed to resume training or to forecast, in one directory.
+
+    generator.keras, discriminator.keras   full models (architecture + weights)
+    optimizer_state.npz                    both optimizers' variables and the dropout RNG state
+    scaler.json                            features, transforms and per-series scalers
+    config.json                            the fully resolved config
+    state.json                             epoch and that epoch's metrics (a preemption
+                                           checkpoint: also the step it was taken at)
+
+File names are a contract: users' scripts and the sweep's ``best/`` export rely on them.
+Models load with Keras' safe mode, so a checkpoint can never run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lstmgan_ray.errors import CheckpointError
+
+GENERATOR_FILE = "generator.keras"
+DISCRIMINATOR_FILE = "discriminator.keras"
+OPTIMIZER_FILE = "optimizer_state.npz"
+SCALER_FILE = "scaler.json"
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.json"
+REQUIRED_FILES = (GENERATOR_FILE, DISCRIMINATOR_FILE, OPTIMIZER_FILE, SCALER_FILE, CONFIG_FILE, STATE_FILE)
+
+
+def checkpoint_dir_name(epoch: int) -> str:
+    """A run's checkpoint after ``epoch`` completed epochs (a contract, like the file names)."""
+    return f"checkpoint_epoch_{epoch:04d}"
+
+
+def preemption_dir_name(epoch: int, step: int) -> str:
+    """A just-in-time checkpoint taken on a preemption notice, ``step`` steps into ``epoch``."""
+    return f"checkpoint_preempt_epoch_{epoch:04d}_step_{step:04d}"
+
+
+
+
+def _rng_variables(model) -> list:
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _state_groups(gan) -> list[tuple[str, list]]:
+    """Variables besides the weights, by prefix in optimizer_state.npz."""
+    return [("d_opt", gan.d_optimizer.variables), ("g_opt", gan.g_optimizer.variables),
+            ("g_rng", _rng_variables(gan.generator)), ("d_rng", _rng_variables(gan.discriminator))]
+
+
+def tracker_variables(gan) -> list:
+    return [v for m in gan.metrics for v in m.variables]
+
+
+def read_trackers(gan) -> list[np.ndarray]:
+    """The loss trackers' running sums, summed over workers: every worker must call this
+    (a read is a collective under MultiWorkerMirroredStrategy)."""
+    return [np.asarray(v.numpy()) for v in tracker_variables(gan)]
+
+
+def save_checkpoint(directory: str, gan, scaler: dict[str, Any], config: dict[str, Any],
+                    epoch: int, metrics: dict[str, Any], step: int = 0,
+                    trackers: list[np.ndarray] | None = None) -> str:
+    """Write a checkpoint of ``gan`` (an ``LSTMGAN``) into ``directory`` and return it.
+
+    ``epoch`` counts completed epochs; ``step`` > 0 marks a checkpoint taken that many
+    steps into the next one (on a preemption notice), with ``trackers`` (``read_trackers``)
+    holding that epoch's running loss sums.
+    """
+    os.makedirs(directory, exist_ok=True)
+    gan.generator.save(os.path.join(directory, GENERATOR_FILE))
+    gan.discriminator.save(os.path.join(directory, DISCRIMINATOR_FILE))
+    arrays = {}
+    for prefix, variables in _state_groups(gan):
+        for i, v in enumerate(variables):
+            arrays[f"{prefix}/{i:04d}"] = np.asarray(v.numpy())
+    for i, value in enumerate(trackers if step else []):
+        arrays[f"trk/{i:04d}"] = value
+    np.savez(os.path.join(directory, OPTIMIZER_FILE), **arrays)
+    for name, payload in ((SCALER_FILE, scaler), (CONFIG_FILE, config),
+                          (STATE_FILE, {"epoch": int(epoch), "step": int(step), "metrics": metrics})):
+        with open(os.path.join(directory, name), "w") as fh:
+            json.dump(payload, fh, indent=1, default=float)
+    return directory
+
+
+def check_checkpoint_dir(directory: str) -> None:
+    """Raise CheckpointError naming what is missing from a checkpoint directory."""
+    if not os.path.isdir(directory):
+        raise CheckpointError(f"{directory}: not a checkpoint directory (does not exist or is a file)")
+    missing = [f for f in REQUIRED_FILES if not os.path.isfile(os.path.join(directory, f))]
+    if missing:
+        raise CheckpointError(f"{directory}: not a checkpoint, missing {', '.join(missing)}")
+
+
+def verify_checkpoint(directory: str) -> None:
+    """Raise CheckpointError if files are missing, JSON is unreadable or a model file is truncated."""
+    check_checkpoint_dir(directory)
+    for name in (SCALER_FILE, CONFIG_FILE, STATE_FILE):
+        read_json(directory, name)
+    for name in (GENERATOR_FILE, DISCRIMINATOR_FILE, OPTIMIZER_FILE):
+        path = os.path.join(directory, name)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()
+        except (zipfile.BadZipFile, OSError) as err:
+            raise CheckpointError(f"{path}: damaged or truncated ({err})") from None
+        if bad is not None:
+            raise CheckpointError(f"{path}: damaged member {bad}")
+
+
+def check_compatible(directory: str, config: dict[str, Any], features: list[str]) -> None:
+    """Raise CheckpointError naming every way a checkpoint's network or features differ from a run's."""
+    saved = read_json(directory, CONFIG_FILE)
+    scaler = read_json(directory, SCALER_FILE)
+    problems = []
+    for key, value in config["model"].items():
+        if saved.get("model", {}).get(key) != value:
+            problems.append(f"model.{key} is {saved.get('model', {}).get(key)!r} in the checkpoint, {value!r} now")
+    for key in ("input_dim", "output_dim", "target", "target_transform"):
+        if saved.get("data", {}).get(key) != config["data"][key]:
+            problems.append(f"data.{key} is {saved.get('data', {}).get(key)!r} in the checkpoint, "
+                            f"{config['data'][key]!r} now")
+    if scaler.get("features") != features:
+        problems.append(f"features are {scaler.get('features')} in the checkpoint, {features} in the data")
+    if problems:
+        raise CheckpointError(f"{directory}: does not match this run:\n  " + "\n  ".join(problems))
+
+
+def read_json(directory: str, name: str) -> Any:
+    path = os.path.join(directory, name)
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: unreadable ({err})") from None
+
+
+def restore_training_state(directory: str, gan) -> tuple[int, int]:
+    """Load weights, optimizer and RNG state from a checkpoint into a built ``gan``.
+
+    Returns (completed epochs, steps into the next epoch); the steps are 0 except for a
+    preemption checkpoint, whose loss trackers are restored as well.
+    """
+    check_checkpoint_dir(directory)
+    state = read_json(directory, STATE_FILE)
+    step = int(state.get("step", 0))
+    gan.generator.load_weights(os.path.join(directory, GENERATOR_FILE))
+    gan.discriminator.load_weights(os.path.join(directory, DISCRIMINATOR_FILE))
+    gan.build_optimizers()
+    with np.load(os.path.join(directory, OPTIMIZER_FILE)) as arrays:
+        groups = _state_groups(gan) + ([("trk", tracker_variables(gan))] if step else [])
+        for prefix, variables in groups:
+            keys = sorted(k for k in arrays.files if k.startswith(prefix + "/"))
+            if len(keys) != len(variables):
+                raise CheckpointError(f"{directory}/{OPTIMIZER_FILE}: {prefix} holds {len(keys)} "
+                                      f"variables, the model has {len(variables)}")
+            for key, var in zip(keys, variables):
+                var.assign(arrays[key])
+    return int(state["epoch"]), step
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint opened for inference."""
+
+    path: str
+    generator: Any
+    discriminator: Any
+    scaler: dict[str, Any]
+    config: dict[str, Any]
+    state: dict[str, Any]
+
+
+def load_checkpoint(directory: str) -> LoadedCheckpoint:
+    """Open a checkpoint for inference (safe mode: no code from the file is run)."""
+    # Imported here, not at the top: the command lines verify checkpoints (the rest of this
+    # module) before TensorFlow loads, so that bad input fails in a second.
+    import keras
+
+    check_checkpoint_dir(directory)
+    models = []
+    for name in (GENERATOR_FILE, DISCRIMINATOR_FILE):
+        path = os.path.join(directory, name)
+        try:
+            models.append(keras.saving.load_model(path, safe_mode=True, compile=False))
+        except Exception as err:  # Keras raises many types for a damaged zip
+            raise CheckpointError(f"{path}: cannot be loaded ({type(err).__name__}: {err})") from None
+    return LoadedCheckpoint(directory, models[0], models[1], read_json(directory, SCALER_FILE),
+                            read_json(directory, CONFIG_FILE), read_json(directory, STATE_FILE))

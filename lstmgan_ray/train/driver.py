@@ -1,0 +1,198 @@
+"""The training driver: prepare windows with Ray Data for a checked run (``preflight``), run the
+``TensorflowTrainer`` and turn its result into the job's outcome.
+
+``make_trainer`` is shared with every sweep trial, so a trial trains exactly as ``jobs/train.py`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+import ray.train
+from ray.data import ExecutionOptions
+from ray.train.tensorflow import TensorflowTrainer
+
+from lstmgan_ray.config import Config
+from lstmgan_ray.data.pipeline import prepare_datasets
+from lstmgan_ray.data.validate import DatasetInfo
+from lstmgan_ray.errors import DataError
+from lstmgan_ray.train.fault_points import pause_spec_from_env
+from lstmgan_ray.train.loop import train_loop_per_worker
+from lstmgan_ray.train.preflight import CheckedRun, check_run
+from lstmgan_ray.train.progress import ProgressCallback, read_history
+from lstmgan_ray.train.resources import ensure_resources
+
+# What every epoch reports (a contract: metrics.csv columns, sweep tables, users' scripts).
+METRIC_KEYS = ("epoch", "d_loss", "g_loss", "g_adv_loss", "g_sup_loss", "val_rmse",
+               "val_rmse_persistence", "val_windows", "windows_per_s", "data_wait_s", "epoch_time_s",
+               "workers")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or inf; the run stopped without checkpointing the diverged state."""
+
+
+@dataclass
+class TrainingOutcome:
+    """What a finished run leaves: the best checkpoint, the run directory and the best metrics."""
+
+    best_checkpoint: str | None
+    run_dir: str
+    metrics: dict[str, Any] | None
+    history: list[dict[str, Any]]
+
+    def summary(self) -> dict[str, Any]:
+        return {"best_checkpoint": self.best_checkpoint, "run_dir": self.run_dir,
+                "metrics": self.metrics, "epochs_reported": len(self.history)}
+
+
+def process_start_time() -> float:
+    """When this process (the job's command) started, as Unix time (psutil ships with Ray)."""
+    import psutil  # Ray puts its vendored psutil on the path when it is imported (above)
+
+    return psutil.Process().create_time()
+
+
+def init_ray() -> bool:
+    """Join RAY_ADDRESS's cluster if set, else start a local instance; True if we started it.
+
+    Without RAY_ADDRESS, Ray's own default would join whatever cluster `ray start` last
+    recorded in /tmp/ray/ray_current_cluster, and hang if that cluster is gone. A job run
+    by hand means "here, now"; `ray job submit` always sets RAY_ADDRESS, and
+    ``RAY_ADDRESS=auto`` joins a cluster started on this machine.
+    """
+    if ray.is_initialized():
+        return False
+    address = os.environ.get("RAY_ADDRESS") or None
+    ray.init(address=address or "local", log_to_driver=True, configure_logging=True,
+             logging_level=logging.WARNING)
+    return address is None
+
+
+def prepare_windows(cfg: Config, info: DatasetInfo):
+    """Ray Data windows (train/val/test) for ``cfg.data``, from an inspected dataset."""
+    return prepare_datasets(cfg.data.model_dump(), info.features, info.transforms, info.read_columns,
+                            deterministic=cfg.train.deterministic)
+
+
+def steps_per_epoch(cfg: Config, counts: dict[str, int]) -> int:
+    """Global steps per epoch; refuses splits too small for one global batch or one window per worker."""
+    batch = cfg.train.batch_size
+    steps = counts["train"] // batch
+    if steps == 0:
+        raise DataError(f"{cfg.data.path}: {counts['train']} training windows, fewer than "
+                        f"one global batch ({batch}); lower train.batch_size or add data")
+    if counts["val"] < cfg.run.max_workers:
+        raise DataError(f"{cfg.data.path}: {counts['val']} validation windows, fewer than "
+                        f"the {cfg.run.max_workers} workers; adjust data.splits")
+    return steps
+
+
+def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name: str,
+                 callbacks: list, resume_from: str | None = None, launched_at: float | None = None):
+    """The TensorflowTrainer for one run: the same for ``jobs/train.py`` and every sweep trial.
+
+    Args:
+        resolved: the run's config as a dict (``Config.to_dict()``), shipped to every worker.
+        prepared: the ``Prepared`` windows; train and val are split over the workers.
+        storage_path, name: where Ray Train keeps the run (and finds it again to resume).
+        callbacks: Ray Train ``UserCallback``s (progress files, Tune reporting).
+        resume_from: a checkpoint directory to start from.
+        launched_at: when the command started (Unix time); the first epoch then reports
+            ``startup_s``, the seconds from it to the first finished training step.
+    """
+    cfg = Config.from_dict(resolved)
+    run = cfg.run
+    per_worker = {"CPU": run.cpus_per_worker, **({"GPU": run.gpus_per_worker} if run.use_gpu else {})}
+    return TensorflowTrainer(
+        train_loop_per_worker,
+        train_loop_config={"cfg": resolved, "scaler": prepared.scaler,
+                           "steps_per_epoch": steps_per_epoch(cfg, prepared.counts),
+                           "resume_from": resume_from, "pause": pause_spec_from_env(),
+                           "launched_at": launched_at},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=run.num_workers, use_gpu=run.use_gpu, resources_per_worker=per_worker,
+            elastic_resize_monitor_interval_s=run.elastic_resize_interval_s),
+        run_config=ray.train.RunConfig(
+            name=name, storage_path=storage_path,
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=run.keep_checkpoints, checkpoint_score_attribute="val_rmse",
+                checkpoint_score_order="min"),
+            failure_config=ray.train.FailureConfig(max_failures=run.max_failures,
+                                                   max_preemption_failures=run.max_preemption_failures),
+            callbacks=callbacks),
+        datasets={"train": prepared.train, "val": prepared.val},
+        dataset_config=ray.train.DataConfig(
+            datasets_to_split=["train", "val"],
+            execution_options=ExecutionOptions(preserve_order=cfg.train.deterministic)),
+    )
+
+
+def run_training(cfg: Config, *, resume_from: str | None = None, resume: bool = False,
+                 overwrite: bool = False, verbose: bool = True) -> TrainingOutcome:
+    """Check the inputs (``preflight.check_run``), then train; see ``train_checked``."""
+    return train_checked(check_run(cfg, resume_from=resume_from, resume=resume, overwrite=overwrite),
+                         verbose=verbose)
+
+
+def train_checked(checked: CheckedRun, *, verbose: bool = True) -> TrainingOutcome:
+    """Prepare data with Ray Data, train with a TensorflowTrainer, return the outcome.
+
+    Args:
+        checked: a run whose data, checkpoint and run directory passed ``check_run``.
+        verbose: print one progress line per epoch.
+    """
+    cfg = checked.cfg
+    ensure_resources(cfg.run, local=init_ray(), verbose=verbose)
+    prepared, steps = prepare_run_windows(cfg, checked.info, verbose)
+    trainer = make_trainer(cfg.to_dict(), prepared, storage_path=cfg.run.storage_path, name=cfg.run.name,
+                           callbacks=[ProgressCallback(checked.run_dir, verbose=verbose)],
+                           resume_from=checked.resume_from, launched_at=process_start_time())
+    outcome = outcome_from_result(trainer.fit())
+    raise_if_diverged(outcome, steps)
+    return outcome
+
+
+def prepare_run_windows(cfg: Config, info: DatasetInfo, verbose: bool):
+    """The run's windows and its global steps per epoch, saying what was found."""
+    if verbose:
+        print(f"preparing windows from {len(info.files)} file(s), {info.num_rows} rows, "
+              f"{len(info.features)} features", flush=True)
+    prepared = prepare_windows(cfg, info)
+    steps = steps_per_epoch(cfg, prepared.counts)
+    if verbose:
+        print(f"windows: train={prepared.counts['train']} val={prepared.counts['val']} "
+              f"test={prepared.counts['test']}; {steps} steps/epoch of {cfg.train.batch_size}", flush=True)
+    return prepared, steps
+
+
+def raise_if_diverged(outcome: TrainingOutcome, steps: int) -> None:
+    """Turn a run that stopped on a non-finite loss into an error naming the epoch and step."""
+    diverged = [h for h in outcome.history if h.get("diverged_at_step")]
+    if diverged:
+        h = diverged[-1]
+        raise TrainingDiverged(
+            f"non-finite loss in epoch {h['epoch']} at step {h['diverged_at_step']} of {steps} "
+            f"(d_loss={h['d_loss']}, g_loss={h['g_loss']}); training stopped. Lower "
+            f"train.g_learning_rate/train.d_learning_rate or try train.loss=wgan-gp. "
+            f"Best checkpoint before it: {outcome.best_checkpoint}")
+
+
+def outcome_from_result(result) -> TrainingOutcome:
+    """Pick the best (lowest val_rmse) checkpoint of a Ray Train result."""
+    best = None
+    for ckpt, metrics in result.best_checkpoints or []:
+        if "preempted_at_step" in metrics:  # mid-epoch, never validated: a restart point, not a result
+            continue
+        if best is None or metrics.get("val_rmse", math.inf) < best[1].get("val_rmse", math.inf):
+            best = (ckpt, metrics)
+    history = read_history(result.path)
+    if best is None:
+        return TrainingOutcome(None, result.path, None, history)
+    metrics = {k: best[1][k] for k in best[1] if k in METRIC_KEYS}
+    return TrainingOutcome(best[0].path, result.path, metrics, history)

@@ -1,0 +1,157 @@
+"""After a sweep: every trial tabulated from Tune's saved state, and the best checkpoint exported.
+
+Read from the experiment directory rather than from ``Tuner.fit()``'s return value, so
+an interrupted-then-resumed sweep, or one restored by another process, tabulates every
+trial it ever ran. The best checkpoint is copied to ``<sweep>/best`` so that it
+survives trial checkpoints being pruned, and is found without reading the table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow.fs as pafs
+from ray.tune import ExperimentAnalysis
+
+from lstmgan_ray.storage import filesystem_for, is_uri
+from lstmgan_ray.train import METRIC_KEYS
+from lstmgan_ray.train.checkpoint import CONFIG_FILE, verify_checkpoint
+from lstmgan_ray.tune.sweep_file import SweepSpec
+
+TRIALS_FILE = "trials.csv"
+BEST_DIR = "best"
+BEST_FILE = "best.json"
+UNFINISHED = ("pending", "running", "paused")
+CHECKPOINT_COLUMN = "checkpoint_path"  # what Ray's TuneReportCallback names a report's checkpoint
+
+
+@dataclass
+class SweepOutcome:
+    """A finished (or interrupted) sweep: where it is, its trial table, and the exported best."""
+
+    experiment_dir: str
+    rows: list[dict[str, Any]]
+    best: dict[str, Any] | None = None
+    interrupted: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        best = self.best or {}
+        return {"best_checkpoint": best.get("checkpoint"), "best_config": best.get("config"),
+                "best_metrics": best.get("metrics"), "best_trial": best.get("trial_id"),
+                "sweep_dir": self.experiment_dir, "trials": len(self.rows),
+                "trials_csv": f"{self.experiment_dir}/{TRIALS_FILE}", "interrupted": self.interrupted}
+
+
+def finish_sweep(spec: SweepSpec, experiment: str, *, verbose: bool = True) -> SweepOutcome:
+    """Tabulate every trial from the saved experiment, write trials.csv, export the best checkpoint."""
+    analysis = ExperimentAnalysis(experiment)
+    max_epochs = spec.base_config().train.epochs
+    rows = [trial_row(t, analysis.trial_dataframes.get(t.trial_id), spec, max_epochs)
+            for t in sorted(analysis.trials, key=lambda t: t.trial_id)]
+    write_table(rows, experiment, verbose=verbose)
+    unfinished = sum(r["status"] in UNFINISHED for r in rows)
+    if unfinished:
+        print(f"sweep interrupted: {len(rows) - unfinished} trial(s) finished, {unfinished} unfinished "
+              f"(and any not yet sampled); continue it with --resume", flush=True)
+        return SweepOutcome(experiment, rows, None, interrupted=True)
+    score = f"best_{spec.tune.metric}"
+    candidates = [r for r in rows if r["_checkpoint"] and r[score] is not None]
+    if not candidates:
+        return SweepOutcome(experiment, rows, None)
+    best = export_best(min(candidates, key=lambda r: r[score]), experiment)
+    if verbose:
+        print(f"best trial {best['trial_id']}: {spec.tune.metric} {best['metrics'][spec.tune.metric]:.5g} "
+              f"(epoch {best['metrics']['epoch']}); exported to {best['checkpoint']}", flush=True)
+    return SweepOutcome(experiment, rows, best)
+
+
+def write_table(rows: list[dict[str, Any]], experiment: str, *, verbose: bool) -> None:
+    """``trials.csv`` (and the console table): every row without its private ``_`` fields."""
+    table = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
+    table["best_epoch"] = table["best_epoch"].astype("Int64")
+    fs, exp_path = filesystem_for(experiment)
+    with fs.open_output_stream(f"{exp_path}/{TRIALS_FILE}") as fh:
+        fh.write(table.to_csv(index=False).encode())
+    if verbose:
+        print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.5g}"), flush=True)
+
+
+def trial_row(trial, frame, spec: SweepSpec, max_epochs: int) -> dict[str, Any]:
+    """One table row: the sampled values, the best reported epoch and what became of the trial."""
+    metric = spec.tune.metric
+    row: dict[str, Any] = {"trial_id": trial.trial_id}
+    row.update({key: trial.config.get(key) for key in spec.search_space})
+    reported = frame is not None and len(frame) > 0 and metric in frame
+    epochs = int(frame["epoch"].max()) if reported else 0
+    best = best_report(frame, metric) if reported else None
+    row.update({
+        f"best_{metric}": float(best[metric]) if best is not None else None,
+        "best_epoch": int(best["epoch"]) if best is not None else None,
+        "epochs": epochs, "status": trial_status(trial, epochs, max_epochs), "error": trial_error(trial),
+        "_checkpoint": best[CHECKPOINT_COLUMN] if best is not None else None,
+        "_metrics": ({k: _plain(best[k]) for k in METRIC_KEYS if k in best} if best is not None else None),
+    })
+    return row
+
+
+def best_report(frame: pd.DataFrame, metric: str) -> pd.Series | None:
+    """The trial's best epoch report that has a checkpoint and a finite ``metric``."""
+    if CHECKPOINT_COLUMN not in frame:
+        return None
+    with_ckpt = frame[frame[CHECKPOINT_COLUMN].notna()]
+    finite = with_ckpt[with_ckpt[metric].map(lambda v: v is not None and math.isfinite(v))]
+    return finite.loc[finite[metric].idxmin()] if len(finite) else None
+
+
+def trial_status(trial, epochs: int, max_epochs: int) -> str:
+    """Tune's status in the table's words; a trial ASHA ended before ``max_epochs`` stopped early."""
+    status = {"TERMINATED": "completed", "ERROR": "failed"}.get(trial.status, trial.status.lower())
+    return "stopped early" if status == "completed" and epochs < max_epochs else status
+
+
+def trial_error(trial) -> str:
+    if trial.status != "ERROR":
+        return ""
+    err = trial.get_error()
+    return _first_line(str(err)) if err is not None else "error"
+
+
+def _first_line(text: str) -> str:
+    """The line of a Ray error that says what went wrong (not the traceback around it)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if "Error" in ln.split(":")[0] or "Diverged" in ln:
+            return ln[:300]
+    return (lines[-1] if lines else text)[:300]
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars as Python numbers, so best.json and the summary serialise them plainly."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def export_best(row: dict[str, Any], experiment: str) -> dict[str, Any]:
+    """Copy the best checkpoint to ``<experiment>/best`` and describe it in ``best.json``."""
+    src = row["_checkpoint"]
+    if not is_uri(src):
+        verify_checkpoint(src)
+    fs, exp_path = filesystem_for(experiment)
+    src_fs, src_path = filesystem_for(src)
+    with src_fs.open_input_stream(f"{src_path}/{CONFIG_FILE}") as fh:
+        config = json.loads(fh.read())
+    dest = f"{exp_path}/{BEST_DIR}"
+    if fs.get_file_info(dest).type != pafs.FileType.NotFound:
+        fs.delete_dir(dest)
+    fs.create_dir(dest, recursive=True)
+    pafs.copy_files(src_path, dest, source_filesystem=src_fs, destination_filesystem=fs)
+    best = {"trial_id": row["trial_id"], "checkpoint": f"{experiment}/{BEST_DIR}", "source_checkpoint": src,
+            "sampled": {k: v for k, v in row.items() if "." in k},
+            "config": config, "metrics": row["_metrics"]}
+    with fs.open_output_stream(f"{exp_path}/{BEST_FILE}") as fh:
+        fh.write(json.dumps(best, indent=2, default=float).encode())
+    return best
+

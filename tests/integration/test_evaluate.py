@@ -1,0 +1,105 @@
+"""Evaluation: metrics against hand-checked values, the TimeGAN scores tested on known cases, the full report."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lstmgan_ray.cli.inference import evaluate_main
+from lstmgan_ray.data.windows import split_sizes
+from lstmgan_ray.errors import CheckpointError, ConfigError
+from lstmgan_ray.evaluate.baselines import BASELINE_FILE, load_supervised_baseline
+from lstmgan_ray.evaluate.options import EvaluateOptions
+from lstmgan_ray.evaluate.run import run_evaluate
+from lstmgan_ray.train.checkpoint import load_checkpoint
+from tests.helpers import TRAINED_DAYS
+
+T = 4  # tiny_config's window
+
+
+
+
+
+
+
+
+
+
+
+def _png(path) -> bool:
+    with open(path, "rb") as fh:
+        if fh.read(8) != b"\x89PNG\r\n\x1a\n":
+            return False
+    with Image.open(path) as im:
+        im.verify()
+    return True
+
+
+def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path):
+    out = tmp_path / "eval"
+    summary = run_evaluate(trained.checkpoint, trained.data, str(out),
+                           EvaluateOptions(paths=4, seq_len=6, baseline_epochs=1, classifier_epochs=1, max_lag=5),
+                           verbose=False)
+    metrics = json.loads((out / "metrics.json").read_text())
+    f = metrics["forecast"]
+    n_test = split_sizes(TRAINED_DAYS - 1, (0.7, 0.15, 0.15))[2]
+    assert f["windows"] == f["scored_steps"] == 2 * (n_test - T) and f["paths"] == 4
+    for name in ("gan", "persistence", "supervised"):
+        m = f["models"][name]
+        assert set(m) == {"rmse", "mae", "mape", "directional_accuracy", "up_forecasts"}
+        assert all(np.isfinite(v) and v > 0 for v in (m["rmse"], m["mae"], m["mape"]))
+    assert f["models"]["persistence"]["directional_accuracy"] is None
+    # Persistence, recomputed from the raw closes: each test target against the close before it.
+    errors = np.concatenate([np.diff(fr["close"].to_numpy())[-(n_test - T):] for fr in trained.frames.values()])
+    assert f["models"]["persistence"]["rmse"] == pytest.approx(np.sqrt(np.mean(errors ** 2)), rel=1e-9)
+    assert summary["rmse"] == {k: v["rmse"] for k, v in f["models"].items()}
+
+    s = metrics["synthetic"]
+    assert 0 <= s["discriminative"]["discriminative_score"] <= 0.5
+    assert min(s["predictive"][k] for k in ("tstr_mae", "trtr_mae", "mean_mae")) > 0
+    assert s["steps"] == n_test - T and s["paths"] == 4 and s["series_scored"] == sorted(trained.frames)
+    for facts in s["stylised_facts"].values():
+        for key in ("ks_statistic", "ks_pvalue", "kurtosis_real", "kurtosis_synthetic"):
+            assert np.isfinite(facts[key]), key
+        for key in ("acf_returns_real", "acf_returns_synthetic", "acf_abs_returns_real", "acf_abs_returns_synthetic"):
+            assert len(facts[key]) == 5, key
+    assert [h["epoch"] for h in metrics["training_history"]] == [1, 2, 3]
+
+    report = (out / "report.md").read_text()
+    figures = ["forecast_fan.png", "synthetic_paths.png", "returns_hist.png", "acf.png", "projection.png",
+               "training_curves.png"]
+    assert sorted(summary["figures"]) == sorted(figures)
+    for name in figures:
+        assert _png(out / name), name
+        assert f"]({name})" in report, name
+    # The report says which is better, the way the numbers say it.
+    gan, persistence = f["models"]["gan"]["rmse"], f["models"]["persistence"]["rmse"]
+    verdict = "rmse: the GAN beats persistence" if gan < persistence else "rmse: **persistence beats the GAN**"
+    assert verdict in report
+
+    # The baseline it trained can be reused; a different architecture is refused, naming the file.
+    loaded = load_checkpoint(trained.checkpoint)
+    config, n_features = loaded.config, len(loaded.scaler["features"])
+    weights = str(out / BASELINE_FILE)
+    assert load_supervised_baseline(weights, config, n_features).count_params() > 0
+    wider = {**config, "model": {**config["model"], "generator_units": [16, 8]}}
+    with pytest.raises(CheckpointError, match=BASELINE_FILE):
+        load_supervised_baseline(weights, wider, n_features)
+
+
+def test_evaluate_refuses_bad_options_and_a_busy_output(trained, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="--seq-len must be >= 3(.|\n)*--holdout must be between 0 and 1"):
+        run_evaluate(trained.checkpoint, trained.data, str(tmp_path / "a"), EvaluateOptions(seq_len=2, holdout=1.5))
+    with pytest.raises(ConfigError, match="evaluate writes a local directory"):
+        run_evaluate(trained.checkpoint, trained.data, "s3://bucket/eval")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "report.md").write_text("an earlier report")
+    with pytest.raises(ConfigError, match="pass --overwrite"):
+        run_evaluate(trained.checkpoint, trained.data, str(tmp_path / "busy"))
+    assert (tmp_path / "busy" / "report.md").read_text() == "an earlier report"
+    assert not os.path.exists(tmp_path / "a")
+    # The command line: the same refusal is exit code 2 and one line on stderr.
+    assert evaluate_main(["--checkpoint", trained.checkpoint, "--out", str(tmp_path / "busy")]) == 2
+    assert "already holds files" in capsys.readouterr().err
