@@ -63,9 +63,12 @@ def discriminator_forward_flops(model: dict[str, Any], batch: int, input_dim: in
     return total
 
 
-def gan_step_flops(model: dict[str, Any], batch: int, input_dim: int, features: int, output_dim: int = 1) -> int:
-    """One joint GAN step (``n_critic`` 1): a generator pass and two discriminator passes (real,
-    generated), forward and backward."""
-    forward = (generator_forward_flops(model, batch, input_dim, features, output_dim)
-               + 2 * discriminator_forward_flops(model, batch, input_dim, output_dim))
+def gan_step_flops(model: dict[str, Any], batch: int, input_dim: int, features: int, output_dim: int = 1,
+                   draws: int = 1) -> int:
+    """One joint GAN step (``n_critic`` 1) with ``draws`` noise draws per window: a generator pass
+    and a discriminator pass over ``batch * draws`` generated rows, one over the ``batch`` real
+    ones, forward and backward."""
+    forward = (generator_forward_flops(model, batch * draws, input_dim, features, output_dim)
+               + discriminator_forward_flops(model, batch * draws, input_dim, output_dim)
+               + discriminator_forward_flops(model, batch, input_dim, output_dim))
     return 3 * forward

@@ -69,7 +69,8 @@ def make_batches(point: Point, count: int, seed: int = 0) -> list[dict[str, Any]
 
 
 class PlainLoop:
-    """The design's loop: one tf.function step, two tapes, Adam, BCE on logits + L1, float32."""
+    """The design's loop: one tf.function step, two tapes, Adam, BCE on logits + the supervised term,
+    float32; K draws per window as the project takes them, so both do the same arithmetic."""
 
     name = "plain"
 
@@ -77,9 +78,11 @@ class PlainLoop:
         import keras
         import tensorflow as tf
 
+        from lstmgan_ray.model.losses import supervised_loss
         from lstmgan_ray.model.networks import build_models
 
         m, t = cfg["model"], cfg["train"]
+        k, kind = t["samples_per_window"], t["supervised_loss"]  # the same draws and term as the project
         g, d = build_models(m, point.input_dim, 1, point.features)
         g_opt = keras.optimizers.Adam(t["g_learning_rate"], beta_1=t["beta_1"], beta_2=t["beta_2"])
         d_opt = keras.optimizers.Adam(t["d_learning_rate"], beta_1=t["beta_1"], beta_2=t["beta_2"])
@@ -88,13 +91,15 @@ class PlainLoop:
 
         @tf.function
         def step(x, y):
-            noise = tf.random.normal([tf.shape(x)[0], tf.shape(x)[1], noise_dim])
+            xk = tf.repeat(x, k, axis=0)
+            noise = tf.random.normal([tf.shape(xk)[0], tf.shape(xk)[1], noise_dim])
             past = x[:, :, target]
             with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-                fake = g(tf.concat([x, noise], axis=-1), training=True)
+                fake = g(tf.concat([xk, noise], axis=-1), training=True)
                 real_out = d(tf.concat([past, y], axis=1)[:, :, None], training=True)
-                fake_out = d(tf.concat([past, fake], axis=1)[:, :, None], training=True)
-                g_loss = bce(tf.ones_like(fake_out), fake_out) + tf.reduce_mean(tf.abs(fake - y))
+                fake_out = d(tf.concat([tf.repeat(past, k, axis=0), fake], axis=1)[:, :, None], training=True)
+                g_loss = (bce(tf.ones_like(fake_out), fake_out)
+                          + tf.reduce_mean(supervised_loss(y, tf.reshape(fake, [-1, k, 1]), kind)))
                 d_loss = bce(tf.ones_like(real_out), real_out) + bce(tf.zeros_like(fake_out), fake_out)
             g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables))
             d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables))
@@ -163,8 +168,9 @@ def bench_point(point: Point, strategy, *, variants=VARIANTS, model: dict[str, A
     for k in range(rounds):
         for runner in (runners if k % 2 == 0 else runners[::-1]):
             rates[runner.name].append(point.batch * steps / timed(runner, batches[:steps]))
-    flops = gan_step_flops(variant_config("default", point, model)["model"], point.batch,
-                           point.input_dim, point.features)
+    default = variant_config("default", point, model)
+    flops = gan_step_flops(default["model"], point.batch, point.input_dim, point.features,
+                           draws=default["train"]["samples_per_window"])
     out = {"point": {"input_dim": point.input_dim, "features": point.features, "batch": point.batch},
            "step_gflop": flops / 1e9, "variants": {}}
     for name in variants:

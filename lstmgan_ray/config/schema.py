@@ -90,8 +90,19 @@ class TrainSection(_Section):
     beta_2: float = Field(0.9, ge=0.0, lt=1.0)
     n_critic: int | None = Field(None, ge=1, description="critic steps per generator step; 1 for gan, 5 for wgan-gp")
     gp_weight: float = Field(10.0, ge=0.0)
-    supervised_loss: Literal["l1", "l2"] = "l1"
+    supervised_loss: Literal["energy", "l1", "l2"] = Field(
+        "energy", description="energy: the energy score of samples_per_window draws per window, a proper "
+                              "scoring rule whose optimum is the true conditional distribution; l1/l2: "
+                              "each draw's error, optimal for a generator that ignores its noise")
     supervised_weight: float = Field(1.0, ge=0.0)
+    samples_per_window: int = Field(
+        4, ge=1, description="noise draws per training window (K); each costs one more generator pass")
+    val_samples: int = Field(
+        19, ge=19, description="draws per validation window for val_crps and val_coverage90; K + 1 a "
+                               "multiple of 20, so the central interval of the draws covers exactly 90%")
+    checkpoint_metric: Literal["val_crps", "val_rmse"] = Field(
+        "val_crps", description="what picks the best checkpoint: val_crps judges the sampled distribution, "
+                                "val_rmse only the zero-noise point forecast")
     shuffle_buffer: int = Field(1024, ge=0, description="local shuffle buffer in windows; 0 disables")
     seed: int = 0
     deterministic: bool = True
@@ -129,6 +140,12 @@ class TrainSection(_Section):
     def _resolve_n_critic(self) -> TrainSection:
         if self.n_critic is None:
             object.__setattr__(self, "n_critic", 5 if self.loss == "wgan-gp" else 1)
+        if self.supervised_loss == "energy" and self.samples_per_window < 2:
+            raise ValueError("supervised_loss energy needs samples_per_window >= 2 (the spread of the draws "
+                             "is half of the score)")
+        if (self.val_samples + 1) % 20:
+            raise ValueError(f"val_samples + 1 must be a multiple of 20 (19, 39, 59, ...), got {self.val_samples}: "
+                             "then the draws' central interval is an exact 90% interval")
         return self
 
 

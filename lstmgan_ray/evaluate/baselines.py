@@ -46,10 +46,13 @@ def train_supervised_baseline(config: dict[str, Any], feature_size: int, x: np.n
     ``config`` is the checkpoint's, so only the adversarial term differs from the GAN's training.
     """
     t, noise_dim = config["train"], config["model"]["noise_dim"]
+    # A point forecaster fitted at zero noise: one draw per window, so the energy score (which
+    # needs two) becomes its one-draw limit, the L1 error.
+    kind = "l1" if t.get("supervised_loss", "l1") == "energy" else t["supervised_loss"]
     keras.utils.set_random_seed(seed)
     generator = generator_architecture(config, feature_size)
     generator.compile(optimizer=keras.optimizers.Adam(t["g_learning_rate"], beta_1=t["beta_1"], beta_2=t["beta_2"]),
-                      loss=lambda real, fake: supervised_loss(real, fake, t["supervised_loss"]))
+                      loss=lambda real, fake: supervised_loss(real, fake[:, None, :], kind))
     generator.fit(_with_noise(x, noise_dim), y, batch_size=t["batch_size"], epochs=epochs, shuffle=True,
                   verbose=0, callbacks=[_EpochPrinter(epochs, verbose)])
     return generator

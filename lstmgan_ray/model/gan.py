@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from lstmgan_ray.model import losses as L
+from lstmgan_ray.model import scoring as S
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class LSTMGAN(keras.Model):
 
     def compile(self, d_optimizer, g_optimizer, *, global_batch_size: int, loss: str = "gan",
                 n_critic: int = 1, gp_weight: float = 10.0, supervised_loss: str = "l1",
-                supervised_weight: float = 1.0, jit_compile: bool | str = False):
+                supervised_weight: float = 1.0, samples_per_window: int = 1, jit_compile: bool | str = False):
         """Set optimizers and loss settings.
 
         Args:
@@ -140,8 +141,11 @@ class LSTMGAN(keras.Model):
             loss: ``"gan"`` (non-saturating, BCE on logits) or ``"wgan-gp"``.
             n_critic: discriminator updates per generator update.
             gp_weight: gradient penalty weight (wgan-gp only).
-            supervised_loss, supervised_weight: L1/L2 pull of generated towards
-                real next values, added to the generator's adversarial loss.
+            supervised_loss, supervised_weight: the term added to the generator's adversarial
+                loss: ``energy`` (the energy score of the window's draws, a proper scoring rule),
+                or the L1/L2 pull of every draw towards the real next values.
+            samples_per_window: noise draws per window in the joint update (K); each is
+                judged by the discriminator, and ``energy`` needs K >= 2.
             jit_compile: XLA-compile the forward and backward passes (the gradient
                 computations) when every layer allows it (``"auto"``: silently skipped
                 when one does not); the optimizer updates, where MultiWorkerMirroredStrategy
@@ -159,6 +163,9 @@ class LSTMGAN(keras.Model):
         self.gp_weight = float(gp_weight)
         self.supervised_kind = supervised_loss
         self.supervised_weight = float(supervised_weight)
+        self.samples_per_window = int(samples_per_window)
+        if supervised_loss == "energy" and self.samples_per_window < 2:
+            raise ValueError("the energy score needs samples_per_window >= 2 draws per window")
         self.xla = self.supports_xla() if jit_compile == "auto" else bool(jit_compile) and self.supports_xla()
         if jit_compile is True and not self.xla:
             log.warning("jit_compile: skipped, a layer cannot be XLA-compiled (cuDNN LSTM kernels cannot)")
@@ -213,15 +220,26 @@ class LSTMGAN(keras.Model):
     def _average(self, per_example: tf.Tensor) -> tf.Tensor:
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
 
+    def _per_window(self, per_draw: tf.Tensor, draws: int) -> tf.Tensor:
+        """Mean over each window's ``draws`` consecutive rows: ``[B * draws] -> [B]``."""
+        return tf.reduce_mean(tf.reshape(per_draw, [-1, draws]), axis=1)
+
+    def draw(self, x: tf.Tensor, draws: int, training: bool, seed: tf.Tensor | None) -> tf.Tensor:
+        """``draws`` generated next values per window, ``[B, draws, H]``, in one generator pass
+        over the windows repeated ``draws`` times (each row gets its own noise)."""
+        fake = self.generate(tf.repeat(x, draws, axis=0), training=training, seed=seed)
+        return tf.reshape(fake, [-1, draws, tf.shape(fake)[-1]])
+
     # -- steps --------------------------------------------------------------
-    def _critic_loss(self, real_seq, fake_seq, salt: int):
-        real_logits = self.discriminator(real_seq, training=True)
+    def _critic_loss(self, real_seq, fake_seq, salt: int, draws: int = 1):
+        """Per-window critic loss of ``draws`` fakes per real sequence (fakes grouped by window)."""
+        real_logits = tf.repeat(self.discriminator(real_seq, training=True), draws, axis=0)
         fake_logits = self.discriminator(fake_seq, training=True)
         d_per = self.d_loss_fn(real_logits, fake_logits)
         if self.loss_name == "wgan-gp":
-            d_per += self.gp_weight * L.gradient_penalty(self.discriminator, real_seq, fake_seq,
-                                                         seed=self._seed(salt))
-        return d_per, fake_logits
+            d_per += self.gp_weight * L.gradient_penalty(self.discriminator, tf.repeat(real_seq, draws, axis=0),
+                                                         fake_seq, seed=self._seed(salt))
+        return self._per_window(d_per, draws), fake_logits
 
     def _scaled(self, optimizer, loss):
         # float16's loss scaling (LossScaleOptimizer unscales when it applies); else the loss.
@@ -236,12 +254,15 @@ class LSTMGAN(keras.Model):
         return tape.gradient(d_loss, self.discriminator.trainable_variables)
 
     def _joint_gradients_fn(self, x, real_seq, real_next):
-        """Both networks' gradients from one shared generator pass, and the per-example losses."""
+        """Both networks' gradients from one shared generator pass of K draws per window, and the
+        per-window losses (each a mean over the window's draws)."""
+        k = self.samples_per_window
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake_next = self.generate(x, training=True, seed=self._seed(JOINT_NOISE_DRAW))
-            d_per, fake_logits = self._critic_loss(real_seq, self._sequence(x, fake_next), salt=JOINT_PENALTY_DRAW)
-            adv = self.g_loss_fn(fake_logits)
-            sup = L.supervised_loss(real_next, fake_next, self.supervised_kind)
+            samples = self.draw(x, k, training=True, seed=self._seed(JOINT_NOISE_DRAW))
+            fake_seq = self._sequence(tf.repeat(x, k, axis=0), tf.reshape(samples, [-1, tf.shape(samples)[-1]]))
+            d_per, fake_logits = self._critic_loss(real_seq, fake_seq, salt=JOINT_PENALTY_DRAW, draws=k)
+            adv = self._per_window(self.g_loss_fn(fake_logits), k)
+            sup = L.supervised_loss(real_next, samples, self.supervised_kind)
             g_per = adv + self.supervised_weight * sup
             d_loss = self._scaled(self.d_optimizer, self._average(d_per))
             g_loss = self._scaled(self.g_optimizer, self._average(g_per))
@@ -293,6 +314,17 @@ class LSTMGAN(keras.Model):
         se = tf.reduce_mean(tf.square(pred - actual), axis=1)
         se_persist = tf.reduce_mean(tf.square(last[:, None] - actual), axis=1)
         return se, se_persist
+
+    def sample_scores(self, features, real_next, draws: int, seed: tf.Tensor):
+        """Per-window CRPS and 90% interval coverage of ``draws`` sampled next values, both in the
+        target's transformed units (log returns by default), where windows of every series and
+        era are comparable; generated as at inference (no dropout, seeded noise)."""
+        samples = self.draw(tf.cast(features["x"], tf.float32), draws, training=False, seed=seed)
+        sd = tf.cast(features["sd"], tf.float32)[:, None]
+        mu = tf.cast(features["mu"], tf.float32)[:, None]
+        real = tf.cast(real_next, tf.float32) * sd + mu
+        samples = samples * sd[:, None] + mu[:, None]
+        return S.sample_crps(real, samples), S.interval_covered(real, samples, outer=max(1, (draws + 1) // 20))
 
     def test_step(self, data):
         features, real_next = data

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from lstmgan_ray.model.scoring import energy_score
+
 
 def _flat(logits: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tf.cast(logits, tf.float32), [tf.shape(logits)[0]])
@@ -63,14 +65,22 @@ def gradient_penalty(critic, real: tf.Tensor, fake: tf.Tensor, seed: tf.Tensor |
     return tf.square(norm - 1.0)
 
 
-def supervised_loss(real_next: tf.Tensor, fake_next: tf.Tensor, kind: str = "l1") -> tf.Tensor:
-    """L1 or L2 distance between generated and real next values, mean over the horizon."""
-    diff = tf.cast(fake_next, tf.float32) - tf.cast(real_next, tf.float32)
+def supervised_loss(real_next: tf.Tensor, samples: tf.Tensor, kind: str = "energy") -> tf.Tensor:
+    """Per-window supervised term of ``samples`` ``[B, K, H]`` against ``real_next`` ``[B, H]``.
+
+    ``energy``: the energy score of the K draws (``scoring.energy_score``), minimised by the
+    true conditional distribution. ``l1``/``l2``: the mean over draws of each draw's absolute or
+    squared error (mean over the horizon), minimised by a generator that always emits the
+    conditional median or mean, whatever its noise.
+    """
+    if kind == "energy":
+        return energy_score(real_next, samples)
+    diff = tf.cast(samples, tf.float32) - tf.cast(real_next, tf.float32)[:, None, :]
     if kind == "l1":
-        return tf.reduce_mean(tf.abs(diff), axis=-1)
+        return tf.reduce_mean(tf.abs(diff), axis=[1, 2])
     if kind == "l2":
-        return tf.reduce_mean(tf.square(diff), axis=-1)
-    raise ValueError(f"unknown supervised loss {kind!r}; use 'l1' or 'l2'")
+        return tf.reduce_mean(tf.square(diff), axis=[1, 2])
+    raise ValueError(f"unknown supervised loss {kind!r}; use 'energy', 'l1' or 'l2'")
 
 
 LOSSES = {

@@ -46,6 +46,6 @@ def build_gan(cfg: Config | dict[str, Any], scaler: dict[str, Any]) -> LSTMGAN:
     g_lr, d_lr = t.learning_rates()
     gan.compile(adam(d_lr), adam(g_lr), global_batch_size=t.batch_size, loss=t.loss, n_critic=t.n_critic,
                 gp_weight=t.gp_weight, supervised_loss=t.supervised_loss,
-                supervised_weight=t.supervised_weight, jit_compile=xla)
+                supervised_weight=t.supervised_weight, samples_per_window=t.samples_per_window, jit_compile=xla)
     gan.build_optimizers()
     return gan

@@ -29,8 +29,8 @@ from lstmgan_ray.train.resources import ensure_resources
 
 # What every epoch reports (a contract: metrics.csv columns, sweep tables, users' scripts).
 METRIC_KEYS = ("epoch", "d_loss", "g_loss", "g_adv_loss", "g_sup_loss", "val_rmse",
-               "val_rmse_persistence", "val_windows", "windows_per_s", "data_wait_s", "epoch_time_s",
-               "workers")
+               "val_rmse_persistence", "val_crps", "val_coverage90", "val_windows", "windows_per_s", "data_wait_s",
+               "epoch_time_s", "workers")
 
 
 class TrainingDiverged(RuntimeError):
@@ -121,7 +121,7 @@ def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name:
         run_config=ray.train.RunConfig(
             name=name, storage_path=storage_path,
             checkpoint_config=ray.train.CheckpointConfig(
-                num_to_keep=run.keep_checkpoints, checkpoint_score_attribute="val_rmse",
+                num_to_keep=run.keep_checkpoints, checkpoint_score_attribute=cfg.train.checkpoint_metric,
                 checkpoint_score_order="min"),
             failure_config=ray.train.FailureConfig(max_failures=run.max_failures,
                                                    max_preemption_failures=run.max_preemption_failures),
@@ -153,7 +153,7 @@ def train_checked(checked: CheckedRun, *, verbose: bool = True) -> TrainingOutco
     trainer = make_trainer(cfg.to_dict(), prepared, storage_path=cfg.run.storage_path, name=cfg.run.name,
                            callbacks=[ProgressCallback(checked.run_dir, verbose=verbose)],
                            resume_from=checked.resume_from, launched_at=process_start_time())
-    outcome = outcome_from_result(trainer.fit())
+    outcome = outcome_from_result(trainer.fit(), cfg.train.checkpoint_metric)
     raise_if_diverged(outcome, steps)
     return outcome
 
@@ -183,13 +183,13 @@ def raise_if_diverged(outcome: TrainingOutcome, steps: int) -> None:
             f"Best checkpoint before it: {outcome.best_checkpoint}")
 
 
-def outcome_from_result(result) -> TrainingOutcome:
-    """Pick the best (lowest val_rmse) checkpoint of a Ray Train result."""
+def outcome_from_result(result, metric: str = "val_crps") -> TrainingOutcome:
+    """Pick the best checkpoint of a Ray Train result: the lowest ``metric`` (``train.checkpoint_metric``)."""
     best = None
     for ckpt, metrics in result.best_checkpoints or []:
         if "preempted_at_step" in metrics:  # mid-epoch, never validated: a restart point, not a result
             continue
-        if best is None or metrics.get("val_rmse", math.inf) < best[1].get("val_rmse", math.inf):
+        if best is None or metrics.get(metric, math.inf) < best[1].get(metric, math.inf):
             best = (ckpt, metrics)
     history = read_history(result.path)
     if best is None:

@@ -30,7 +30,7 @@ from lstmgan_ray.train.checkpoint import (
     save_checkpoint,
 )
 from lstmgan_ray.train.fault_points import pause_point
-from lstmgan_ray.train.steps import all_sum, distributed_train_step, run_epoch, validation_sums
+from lstmgan_ray.train.steps import all_sum, distributed_train_step, per_series_means, run_epoch, validation_sums
 
 
 @dataclass
@@ -67,9 +67,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     step = FirstStepClock(distributed_train_step(worker.strategy, worker.gan))
     after_step = step_hooks(worker, config.get("pause"))
     errors = tf.function(worker.gan.forecast_errors, reduce_retracing=True)
+    draws = worker.cfg.train.val_samples
+    scores = tf.function(lambda f, y, s: worker.gan.sample_scores(f, y, draws, s), reduce_retracing=True)
     for epoch in range(start_epoch, worker.cfg.train.epochs):
         skip = start_step if epoch == start_epoch else 0  # steps a mid-epoch checkpoint already did
-        metrics, first_bad = train_epoch(worker, step, epoch, skip, after_step, errors)
+        metrics, first_bad = train_epoch(worker, step, epoch, skip, after_step, errors, scores)
         launched_at = config.get("launched_at")
         if launched_at and not resumed and epoch == start_epoch and step.first_done_at:
             metrics["startup_s"] = step.first_done_at - launched_at
@@ -132,7 +134,7 @@ def step_hooks(worker: Worker, pause_spec: dict | None):
     pause = pause_point(pause_spec, worker.rank)
 
     def report_preemption(epoch: int, step: int, info) -> None:
-        metrics = {"epoch": epoch + 1, "preempted_at_step": step, "val_rmse": float("nan"),
+        metrics = {"epoch": epoch + 1, "preempted_at_step": step, "val_rmse": float("nan"), "val_crps": float("nan"),
                    "workers": worker.world, "preempted_nodes": len(info.preempted_node_ids)}
         # Every worker reads the trackers (a collective); rank 0's checkpoint carries them so
         # the restarted epoch's loss means include the steps done before the notice.
@@ -149,7 +151,7 @@ def step_hooks(worker: Worker, pause_spec: dict | None):
     return after_step
 
 
-def train_epoch(worker: Worker, step, epoch: int, skip: int, after_step, errors) -> tuple[dict, int | None]:
+def train_epoch(worker: Worker, step, epoch: int, skip: int, after_step, errors, scores) -> tuple[dict, int | None]:
     """One epoch's steps and validation; the epoch's metrics and the first non-finite step (or None)."""
     t = worker.cfg.train
     batches = worker.train_shard.iter_batches(
@@ -160,14 +162,16 @@ def train_epoch(worker: Worker, step, epoch: int, skip: int, after_step, errors)
     logs, data_wait = run_epoch(worker.strategy, step, worker.gan, batches, worker.steps, start_step=skip,
                                 after_step=lambda done: after_step(epoch, done))
     train_time = time.perf_counter() - started
-    sums = validation_sums(errors, worker.val_shard, worker.local_batch)
-    se, se_p, count = all_sum(worker.strategy, sums)
+    sums = all_sum(worker.strategy, validation_sums(errors, scores, worker.val_shard, worker.local_batch,
+                                                    sorted(worker.scaler["series"]), t.seed))
+    (se, se_p, count), (crps, coverage) = sums[:3], per_series_means(sums[3:])
     metrics = {
         "epoch": epoch + 1,
         "d_loss": logs["d_loss"], "g_loss": logs["g_loss"],
         "g_adv_loss": logs["g_adv_loss"], "g_sup_loss": logs["g_sup_loss"],
         "val_rmse": math.sqrt(se / count) if count else float("nan"),
         "val_rmse_persistence": math.sqrt(se_p / count) if count else float("nan"),
+        "val_crps": crps, "val_coverage90": coverage,
         "val_windows": int(count),
         "windows_per_s": (worker.steps - skip) * t.batch_size / train_time,
         "data_wait_s": data_wait,

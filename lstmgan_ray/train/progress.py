@@ -40,6 +40,7 @@ def format_epoch(m: dict[str, Any]) -> str:
                 f"d_loss {m['d_loss']}  g_loss {m['g_loss']}")
     better = "<" if m["val_rmse"] < m["val_rmse_persistence"] else ">="
     return (f"epoch {m['epoch']:>3}  d_loss {m['d_loss']:.4f}  g_loss {m['g_loss']:.4f}  "
+            f"val_crps {m.get('val_crps', float('nan')):.5f}  cover90 {m.get('val_coverage90', float('nan')):.2f}  "
             f"val_rmse {m['val_rmse']:.4f} {better} persistence {m['val_rmse_persistence']:.4f}  "
             f"{m['windows_per_s']:.0f} windows/s  {m['epoch_time_s']:.1f}s"
             + (f"  (first step {m['startup_s']:.1f}s after the command)" if "startup_s" in m else ""))

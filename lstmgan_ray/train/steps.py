@@ -15,6 +15,8 @@ import tensorflow as tf
 
 from lstmgan_ray.model.gan import NO_BAD_STEP
 
+VALIDATION_DRAWS = 1 << 40  # validation noise seeds live far from the training steps' draw ids
+
 
 def all_sum(strategy, values) -> np.ndarray:
     """Sum a small float64 vector over all workers (one collective; every worker calls it)."""
@@ -23,18 +25,37 @@ def all_sum(strategy, values) -> np.ndarray:
     return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None).numpy()
 
 
-def validation_sums(errors, shard, batch_size: int) -> np.ndarray:
-    """Local sums of squared errors (model, persistence) and the window count over a val shard.
+def validation_sums(errors, scores, shard, batch_size: int, series: list[str], seed: int) -> np.ndarray:
+    """Local sums over a val shard, to be summed over workers: squared errors (model,
+    persistence) and the window count, then per series (in the order of ``series``) the CRPS,
+    the covered share and the window count of the sampled forecasts.
 
-    ``errors`` is ``gan.forecast_errors`` compiled once per worker (``tf.function`` with
-    ``reduce_retracing``), so the batch sizes of later epochs reuse the traces of the first.
+    ``errors`` is ``gan.forecast_errors`` and ``scores`` ``gan.sample_scores``, each compiled once
+    per worker (``tf.function`` with ``reduce_retracing``), so the batch sizes of later epochs
+    reuse the traces of the first. The sampling noise is seeded by (seed, batch), the same draws
+    every epoch, so epochs are compared on equal terms.
     """
-    sums = np.zeros(3)
-    for batch in shard.iter_batches(batch_size=batch_size, batch_format="numpy"):
-        se, se_p = errors({k: tf.constant(batch[k]) for k in ("x", "last", "mu", "sd")},
-                          tf.constant(batch["y"]))
-        sums += [float(tf.reduce_sum(se)), float(tf.reduce_sum(se_p)), int(se.shape[0])]
-    return sums
+    index = {sid: i for i, sid in enumerate(series)}
+    totals, per_series = np.zeros(3), np.zeros((len(series), 3))
+    for b, batch in enumerate(shard.iter_batches(batch_size=batch_size, batch_format="numpy")):
+        features = {k: tf.constant(batch[k]) for k in ("x", "last", "mu", "sd")}
+        real = tf.constant(batch["y"])
+        se, se_p = errors(features, real)
+        crps, covered = scores(features, real, tf.constant([seed, VALIDATION_DRAWS + b], tf.int64))
+        totals += [float(tf.reduce_sum(se)), float(tf.reduce_sum(se_p)), int(se.shape[0])]
+        rows = np.array([index[str(sid)] for sid in batch["series_id"]], dtype=np.int64)
+        np.add.at(per_series, rows, np.stack([crps.numpy(), covered.numpy(), np.ones(len(rows))], axis=1))
+    return np.concatenate([totals, per_series.ravel()])
+
+
+def per_series_means(per_series: np.ndarray) -> tuple[float, float]:
+    """(CRPS, coverage) averaged over series from their summed rows: each series counts once,
+    however many windows it has, so a long or volatile series does not drown the others."""
+    per_series = per_series.reshape(-1, 3)
+    scored = per_series[per_series[:, 2] > 0]
+    if not len(scored):
+        return float("nan"), float("nan")
+    return float(np.mean(scored[:, 0] / scored[:, 2])), float(np.mean(scored[:, 1] / scored[:, 2]))
 
 
 def distributed_train_step(strategy, gan):

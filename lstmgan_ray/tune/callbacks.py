@@ -90,6 +90,7 @@ class SweepProgress(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if self._verbose:
             print(f"trial {trial.trial_id} epoch {result.get('epoch')}: "
+                  f"val_crps {result.get('val_crps', float('nan')):.5f} "
                   f"val_rmse {result.get('val_rmse', float('nan')):.4f} "
                   f"(persistence {result.get('val_rmse_persistence', float('nan')):.4f})", flush=True)
 

@@ -88,8 +88,10 @@ def trial_row(trial, frame, spec: SweepSpec, max_epochs: int) -> dict[str, Any]:
     reported = frame is not None and len(frame) > 0 and metric in frame
     epochs = int(frame["epoch"].max()) if reported else 0
     best = best_report(frame, metric) if reported else None
+    row[f"best_{metric}"] = float(best[metric]) if best is not None else None
+    # A contract column since the first sweeps: the best epoch's val_rmse, whatever picked that epoch.
+    row["best_val_rmse"] = float(best["val_rmse"]) if best is not None and "val_rmse" in best else None
     row.update({
-        f"best_{metric}": float(best[metric]) if best is not None else None,
         "best_epoch": int(best["epoch"]) if best is not None else None,
         "epochs": epochs, "status": trial_status(trial, epochs, max_epochs), "error": trial_error(trial),
         "_checkpoint": best[CHECKPOINT_COLUMN] if best is not None else None,

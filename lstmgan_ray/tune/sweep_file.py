@@ -48,7 +48,7 @@ class TuneSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     num_samples: int = Field(8, ge=1, description="samples drawn; with grid values, per grid point")
     max_concurrent_trials: int = Field(2, ge=1)
-    metric: Literal["val_rmse"] = "val_rmse"
+    metric: Literal["val_crps", "val_rmse"] = "val_crps"
     mode: Literal["min"] = "min"
     search_alg: Literal["random", "optuna"] = "random"
     scheduler: SchedulerSettings = SchedulerSettings()

@@ -53,5 +53,5 @@ def trial_driver(config: dict[str, Any], *, spec: dict[str, Any], windows: dict[
     if registry is not None:
         callbacks.append(PlacementGroupRecorder(registry, trial_id))
     trainer = make_trainer(resolved, prepared, storage_path=storage, name=TRAIN_RUN, callbacks=callbacks)
-    outcome = outcome_from_result(trainer.fit())
+    outcome = outcome_from_result(trainer.fit(), cfg.train.checkpoint_metric)
     raise_if_diverged(outcome, steps_per_epoch(cfg, prepared.counts))

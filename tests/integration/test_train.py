@@ -40,6 +40,8 @@ def test_one_and_two_workers_follow_the_same_trajectory(ray_local, two_series_di
     average over exactly the same examples; noise and dropout are off so the only
     difference left is how MWMS splits and all-reduces the batch. A loss averaged
     per worker instead of over the global batch would double the 2-worker step.
+    The default objective runs: four draws per window through the energy score and
+    the discriminator, each window's draws averaged before the global batch is.
     """
     histories = {}
     for workers in (1, 2):
@@ -50,7 +52,8 @@ def test_one_and_two_workers_follow_the_same_trajectory(ray_local, two_series_di
         outcome = _run(cfg)
         assert [h["epoch"] for h in outcome.history] == [1, 2, 3]
         histories[workers] = outcome.history
-    for key in ("d_loss", "g_loss", "g_sup_loss", "val_rmse"):
+    assert Config.from_dict(cfg).train.supervised_loss == "energy" and Config().train.samples_per_window == 4
+    for key in ("d_loss", "g_loss", "g_sup_loss", "val_rmse", "val_crps", "val_coverage90"):
         one = [h[key] for h in histories[1]]
         two = [h[key] for h in histories[2]]
         np.testing.assert_allclose(two, one, rtol=1e-4, err_msg=key)

@@ -124,8 +124,9 @@ def test_sweep_stops_early_survives_a_failed_trial_resumes_and_exports_the_best(
             pd.read_csv(os.path.join(experiment, f"trial_{trial_id}", "train", "metrics.csv")), frame)
 
     summary = json.loads(second[-1])
-    best_row = table.loc[table["best_val_rmse"].idxmin()]
+    best_row = table.loc[table["best_val_crps"].idxmin()]  # the sweep's default metric picks the best
     assert summary["best_trial"] == best_row["trial_id"]
+    assert summary["best_metrics"]["val_crps"] == pytest.approx(best_row["best_val_crps"])
     assert summary["best_metrics"]["val_rmse"] == pytest.approx(best_row["best_val_rmse"])
     assert summary["best_config"]["train"]["g_learning_rate"] == pytest.approx(best_row["train.g_learning_rate"])
     best_dir = summary["best_checkpoint"]

@@ -92,3 +92,5 @@ def test_flops_match_a_hand_count():
     assert gan_step_flops(model, b, t, f) == 3 * (lstm + g_dense + 2 * (conv + d_dense))
     wide = dict(model, width_multiplier=2.0)
     assert gan_step_flops(wide, b, t, f) > gan_step_flops(model, b, t, f)
+    # K draws per window: the generator and the fake half of the discriminator do K times the work.
+    assert gan_step_flops(model, b, t, f, draws=4) == 3 * (4 * (lstm + g_dense) + 5 * (conv + d_dense))

@@ -90,3 +90,11 @@ def test_num_workers_flag_takes_a_count_or_a_range():
     assert parser.parse_args(["--num-workers", "2-8"]).num_workers == [2, 8]
     with pytest.raises(SystemExit):
         parser.parse_args(["--num-workers", "two"])
+
+
+def test_reference_config_reproduces_the_original_setup():
+    ref = load_config("configs/reference.yaml")
+    assert (ref.data.input_dim, ref.data.output_dim) == (3, 1)
+    assert (ref.train.loss, ref.train.supervised_loss, ref.train.samples_per_window) == ("gan", "l1", 1)
+    assert ref.train.checkpoint_metric == "val_rmse"
+    assert ref.model == Config().model  # the design's networks, as in the default

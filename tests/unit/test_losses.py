@@ -57,8 +57,13 @@ def test_gradient_penalty_interpolates_with_uniform_weights():
 
 def test_supervised_losses():
     real = tf.constant([[1.0, 2.0], [0.0, 0.0]])
-    fake = tf.constant([[2.0, 0.0], [1.0, -1.0]])
+    fake = tf.constant([[2.0, 0.0], [1.0, -1.0]])[:, None, :]  # one draw per window
     np.testing.assert_allclose(L.supervised_loss(real, fake, "l1").numpy(), [1.5, 1.0])
     np.testing.assert_allclose(L.supervised_loss(real, fake, "l2").numpy(), [2.5, 1.0])
     with pytest.raises(ValueError, match="l3"):
         L.supervised_loss(real, fake, "l3")
+    # Two draws: l1 averages each draw's error; energy rewards their spread.
+    two = tf.constant([[[2.0, 0.0], [0.0, 2.0]], [[1.0, -1.0], [1.0, -1.0]]])
+    np.testing.assert_allclose(L.supervised_loss(real, two, "l1").numpy(), [1.0, 1.0])
+    np.testing.assert_allclose(L.supervised_loss(real, two, "energy").numpy(),
+                               [(np.sqrt(5) + 1) / 2 - 0.5 * np.sqrt(8), np.sqrt(2)], rtol=1e-5)
