@@ -49,9 +49,11 @@ def trial_driver(config: dict[str, Any], *, spec: dict[str, Any], windows: dict[
     prepared = windows[cfg.data.input_dim]
     resolved = cfg.to_dict()
     resolved["run"].update(name=TRAIN_RUN, storage_path=storage)
+    # A trial keeps (and reports as best) the checkpoints the sweep will judge it by.
+    resolved["train"]["checkpoint_metric"] = sweep.tune.metric
     callbacks = [EpochReportCallback(), ProgressCallback(f"{storage}/{TRAIN_RUN}", verbose=False)]
     if registry is not None:
         callbacks.append(PlacementGroupRecorder(registry, trial_id))
     trainer = make_trainer(resolved, prepared, storage_path=storage, name=TRAIN_RUN, callbacks=callbacks)
-    outcome = outcome_from_result(trainer.fit(), cfg.train.checkpoint_metric)
+    outcome = outcome_from_result(trainer.fit(), sweep.tune.metric)
     raise_if_diverged(outcome, steps_per_epoch(cfg, prepared.counts))

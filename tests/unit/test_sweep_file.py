@@ -92,3 +92,15 @@ def test_optuna_tpe_suggests_configs_inside_the_space(tmp_path):
 
 
 # -- one real sweep -------------------------------------------------------------
+
+
+def test_sweeps_judge_trials_by_val_crps_unless_told_otherwise(tmp_path):
+    from lstmgan_ray.tune.sweep_file import TuneSettings
+
+    assert TuneSettings().metric == "val_crps"
+    path = tmp_path / "s.yaml"
+    path.write_text("search_space:\n  train.g_learning_rate: {choice: [0.001]}\ntune: {metric: val_rmse}\n")
+    assert load_sweep(str(path)).tune.metric == "val_rmse"
+    path.write_text("search_space:\n  train.g_learning_rate: {choice: [0.001]}\ntune: {metric: d_loss}\n")
+    with pytest.raises(ConfigError, match="metric"):
+        load_sweep(str(path))
