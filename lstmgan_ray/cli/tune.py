@@ -45,9 +45,12 @@ def _tune(args: argparse.Namespace) -> int:
                          "run.gpus_per_worker": args.gpus_per_worker, "run.use_gpu": args.use_gpu,
                          "tune.num_samples": args.num_samples, "tune.search_alg": args.search_alg,
                          "tune.max_concurrent_trials": args.max_concurrent_trials})
+    from lstmgan_ray.data.validate import inspect_dataset  # footers only: bad data fails fast
+
+    info = inspect_dataset(spec.base_config().data.model_dump())
     from lstmgan_ray.tune import run_sweep  # Ray and TensorFlow load only now
 
-    outcome = run_sweep(spec, name=name, resume=args.resume, overwrite=args.overwrite)
+    outcome = run_sweep(spec, name=name, resume=args.resume, overwrite=args.overwrite, info=info)
     print_summary(outcome.summary())
     if outcome.interrupted:
         return 130

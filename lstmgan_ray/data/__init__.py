@@ -7,8 +7,7 @@ Exports are loaded on first use: the pipeline imports Ray Data, which a command 
 its flags should not pay for.
 """
 
-import importlib
-
+from lstmgan_ray._lazy import lazy_exports
 from lstmgan_ray.errors import DataError
 
 _EXPORTS = {
@@ -20,11 +19,5 @@ _EXPORTS = {
     "pipeline": ["Prepared", "configure_ray_data", "only_split", "prepare_datasets", "read_bars",
                  "series_udf", "stats_udf"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE) + ["DataError"]
-
-
-def __getattr__(name):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
+__all__ += ["DataError"]

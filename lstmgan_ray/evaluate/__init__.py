@@ -9,7 +9,7 @@ Exports are loaded on first use: most of these modules import TensorFlow and Ray
 line validating its flags should not pay for.
 """
 
-import importlib
+from lstmgan_ray._lazy import lazy_exports
 
 _EXPORTS = {
     "options": ["ActorOptions", "EvaluateOptions", "GenerateOptions", "MODES", "SPLIT_CHOICES"],
@@ -20,11 +20,4 @@ _EXPORTS = {
     "run": ["METRICS_FILE", "run_evaluate"],
     "report": ["write_report"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

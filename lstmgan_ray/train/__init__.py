@@ -7,7 +7,7 @@ Exports are loaded on first use: most of these modules import TensorFlow or Ray,
 command line validating its flags should not pay for.
 """
 
-import importlib
+from lstmgan_ray._lazy import lazy_exports
 
 _EXPORTS = {
     "driver": ["METRIC_KEYS", "TrainingDiverged", "TrainingOutcome", "init_ray", "make_trainer",
@@ -18,11 +18,4 @@ _EXPORTS = {
     "progress": ["ProgressCallback", "read_history"],
     "resources": ["ResourceError", "ensure_resources"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -8,7 +8,7 @@ Exports are loaded on first use: reading a sweep file must not import Ray or Ten
 so that a command line reports a mistyped key before either loads.
 """
 
-import importlib
+from lstmgan_ray._lazy import lazy_exports
 
 _EXPORTS = {
     "sweep_file": ["SchedulerSettings", "SweepSpec", "TuneSettings", "default_sweep_file", "load_sweep",
@@ -18,11 +18,4 @@ _EXPORTS = {
     "results": ["SweepOutcome", "finish_sweep"],
     "trial": ["trial_driver"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

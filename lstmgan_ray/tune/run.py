@@ -24,7 +24,7 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from lstmgan_ray.config import Config, ConfigError
-from lstmgan_ray.data.validate import inspect_dataset
+from lstmgan_ray.data.validate import DatasetInfo, inspect_dataset
 from lstmgan_ray.storage import claim_output, filesystem_for, resolve_path
 from lstmgan_ray.train import init_ray, prepare_windows, steps_per_epoch
 from lstmgan_ray.train.resources import ensure_resources
@@ -38,7 +38,7 @@ SPEC_FILE = "sweep.json"
 
 
 def run_sweep(spec: SweepSpec, *, name: str | None = None, resume: bool = False, overwrite: bool = False,
-              verbose: bool = True) -> SweepOutcome:
+              verbose: bool = True, info: DatasetInfo | None = None) -> SweepOutcome:
     """Validate, prepare windows once, run (or restore) the Tuner, then tabulate and export the best.
 
     Args:
@@ -47,12 +47,13 @@ def run_sweep(spec: SweepSpec, *, name: str | None = None, resume: bool = False,
         resume: require an existing sweep to continue (re-running the same name continues too).
         overwrite: delete an existing sweep of that name and start over.
         verbose: one line per trial epoch, besides the start/finish lines.
+        info: ``inspect_dataset`` of the base config's data, when the caller has already checked it.
     """
     base = spec.base_config()
     name = name or base.run.name or time.strftime("sweep-%Y%m%d-%H%M%S", time.gmtime())
     storage = resolve_path(base.run.storage_path)
     experiment = f"{storage}/{name}"
-    info = inspect_dataset(base.data.model_dump())
+    info = info or inspect_dataset(base.data.model_dump())
     restoring = claim_sweep_dir(experiment, spec, resume=resume, overwrite=overwrite)
     spec = reserve_resources(spec, verbose)
     windows = prepare_all_windows(spec, info, verbose)
