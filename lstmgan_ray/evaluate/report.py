@@ -198,6 +198,31 @@ def forecast_section(f: dict[str, Any]) -> list[str]:
     ]
 
 
+DISTRIBUTION_NAMES = {"gan": "GAN (sampled paths)", "iid_bootstrap": "iid bootstrap of training returns",
+                      "normal_train": "normal, training mean and sd", "normal_recent": "normal, last 20 returns' sd"}
+
+
+def distribution_section(d: dict[str, Any]) -> list[str]:
+    """The sampled forecasts against the distributional baselines, and the plain verdict."""
+    models = d["models"]
+    rows = [f"| {DISTRIBUTION_NAMES.get(name, name)} | {_fmt(m['one_step']['crps'], 5)} | "
+            f"{_fmt(m['one_step']['coverage90'], 3)} | {_fmt(m['horizon']['crps'], 5)} | "
+            f"{_fmt(m['horizon']['coverage90'], 3)} |" for name, m in models.items()]
+    best = min(models, key=lambda name: models[name]["one_step"]["crps"])
+    beaten = [DISTRIBUTION_NAMES.get(n, n) for n in models
+              if n != "gan" and models[n]["one_step"]["crps"] < models["gan"]["one_step"]["crps"]]
+    verdict = (f"The GAN loses to: {', '.join(beaten)} (lower one-step CRPS)." if beaten
+               else "The GAN has the lowest one-step CRPS of these models.")
+    return [
+        (f"As distributions, in {d['units']} units: CRPS (lower is better) and coverage of the central 90% of "
+         f"{d['samples']} draws (a calibrated model: 0.9), per series and then averaged, on the {d['windows']} "
+         f"windows that have {d['recent_steps']} past test returns."),
+        "\n".join(["| model | CRPS, 1 step | coverage, 1 step | CRPS, last step | coverage, last step |",
+                   "|---|---|---|---|---|", *rows]),
+        f"Best one-step CRPS: {DISTRIBUTION_NAMES.get(best, best)}. {verdict}",
+    ]
+
+
 def synthetic_section(s: dict[str, Any]) -> list[str]:
     """Paragraphs: the TimeGAN scores in words, and a table of stylised facts per series."""
     d, p = s["discriminative"], s["predictive"]
@@ -251,6 +276,7 @@ def write_report(out_dir: str, metrics: dict[str, Any], figures: dict[str, str])
         (f"The supervised-only baseline is the checkpoint's generator architecture trained with the supervised "
          f"loss alone ({b['source']}{trained})."),
         fig.get("forecast_fan"),
+        "## Forecast distributions", *distribution_section(metrics["forecast"]["distribution"]),
         "## Synthetic data", *synthetic_section(metrics["synthetic"]),
         *(fig.get(k) for k in ("synthetic_paths", "returns_hist", "acf", "projection")),
         "## Training", fig.get("training_curves", no_history),

@@ -39,6 +39,7 @@ from lstmgan_ray.evaluate.baselines import (
     save_supervised_baseline,
     train_supervised_baseline,
 )
+from lstmgan_ray.evaluate.distribution import distribution_scores
 from lstmgan_ray.evaluate.generate import (
     claim_out,
     count_windows,
@@ -165,6 +166,15 @@ def baselines(setup: Setup, o: EvaluateOptions, out: str, say: Progress) -> tupl
     return supervised, info
 
 
+def training_changes(setup: Setup) -> dict[str, np.ndarray]:
+    """Per series, the training split's one-step changes in transformed units: what the bootstrap
+    and the training-fitted normal draw from."""
+    train = columns(setup.windows_ds.map_batches(only_split, fn_kwargs={"name": "train"}, batch_format="pandas"))
+    change = train["y"][:, 0] * train["sd"] + train["mu"]
+    series = train["series_id"].astype(str)
+    return {sid: change[series == sid] for sid in np.unique(series)}
+
+
 def synthetic(setup: Setup, o: EvaluateOptions, say: Progress) -> tuple[dict[str, Any], dict, dict]:
     """Whole paths from each series' first test window, scored: (metrics, per-series returns, held-out windows).
 
@@ -247,6 +257,8 @@ def run_evaluate(checkpoint: str, data: str | None, out: str, options: EvaluateO
     supervised, baseline_info = baselines(setup, o, out, say)
     say("forecast metrics")
     forecast_scores = forecast_metrics(setup.windows, sampled, point, supervised)
+    forecast_scores["distribution"] = distribution_scores(
+        setup.windows, sampled, training_changes(setup), inputs.config["data"]["target_transform"], seed=o.seed)
     synthetic_scores, series, held = synthetic(setup, o, say)
     say("figures and report")
     history = training_history(inputs.checkpoint)

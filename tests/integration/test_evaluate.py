@@ -78,6 +78,14 @@ def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path)
     gan, persistence = f["models"]["gan"]["rmse"], f["models"]["persistence"]["rmse"]
     verdict = "rmse: the GAN beats persistence" if gan < persistence else "rmse: **persistence beats the GAN**"
     assert verdict in report
+    # ...and as distributions, against the distributional baselines on the same windows.
+    d = f["distribution"]
+    assert set(d["models"]) == {"gan", "iid_bootstrap", "normal_train", "normal_recent"}
+    assert 0 < d["windows"] <= f["windows"] and d["units"] == "log_return"
+    for m in d["models"].values():
+        assert m["one_step"]["crps"] > 0 and 0 <= m["one_step"]["coverage90"] <= 1
+        assert set(m["one_step"]["crps_per_series"]) == set(trained.frames)
+    assert "## Forecast distributions" in report and "GAN (sampled paths)" in report
 
     # The baseline it trained can be reused; a different architecture is refused, naming the file.
     loaded = load_checkpoint(trained.checkpoint)
