@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from lstmgan_ray.evaluate.forecast_metrics import inside_interval
+
 RECENT = 20
 
 
@@ -43,12 +45,6 @@ def sample_crps(real: np.ndarray, draws: np.ndarray) -> np.ndarray:
     weights = 2 * np.arange(1, k + 1) - k - 1
     spread = 2 * np.sum(weights * ordered, axis=1) / (k * (k - 1))
     return accuracy - 0.5 * spread
-
-
-def covered(real: np.ndarray, draws: np.ndarray, level: float = 0.9) -> np.ndarray:
-    """Whether each outcome lies in the draws' central ``level`` interval (empirical quantiles)."""
-    low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=1)
-    return (real >= low) & (real <= high)
 
 
 def recent_sd(past: np.ndarray, series: np.ndarray) -> np.ndarray:
@@ -104,7 +100,7 @@ def distribution_scores(windows: dict[str, np.ndarray], sampled: np.ndarray, tra
         scores = {}
         for label, h in (("one_step", 0), ("horizon", actual.shape[1] - 1)):
             crps = per_series(sample_crps(actual[keep, h], d[keep, :, h]), series[keep])
-            cover = per_series(covered(actual[keep, h], d[keep, :, h]).astype(float), series[keep])
+            cover = per_series(inside_interval(d[keep, :, h], actual[keep, h]).astype(float), series[keep])
             scores[label] = {"crps": float(np.mean(list(crps.values()))),
                              "coverage90": float(np.mean(list(cover.values()))),
                              "crps_per_series": crps, "coverage90_per_series": cover}

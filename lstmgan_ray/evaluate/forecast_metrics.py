@@ -56,16 +56,22 @@ def up_share(actual: np.ndarray, last: np.ndarray) -> float:
     return float(np.mean(move > 0)) if len(move) else float("nan")
 
 
+def inside_interval(paths: np.ndarray, actual: np.ndarray, level: float = 0.9) -> np.ndarray:
+    """Whether each actual value lies in the central ``level`` interval of its draws (empirical
+    quantiles over axis 1): ``paths`` ``[N, K, ...]`` against ``actual`` ``[N, ...]``."""
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(paths, [tail, 1.0 - tail], axis=1)
+    return (actual >= lo) & (actual <= hi)
+
+
 def interval_coverage(paths: np.ndarray, actual: np.ndarray, level: float = 0.9) -> float:
     """Share of known actual values inside the central ``level`` interval of the sampled paths.
 
     Args:
         paths: ``[N, K, H]`` sampled forecasts; actual: ``[N, H]``.
     """
-    tail = (1.0 - level) / 2.0
-    lo, hi = np.quantile(paths, [tail, 1.0 - tail], axis=1)
     known = np.isfinite(actual)
-    return float(np.mean((actual[known] >= lo[known]) & (actual[known] <= hi[known])))
+    return float(np.mean(inside_interval(paths, actual, level)[known]))
 
 
 def verdicts(models: dict[str, dict[str, Any]], subject: str = "gan") -> list[dict[str, Any]]:

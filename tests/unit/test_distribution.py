@@ -7,11 +7,11 @@ from lstmgan_ray.evaluate.distribution import (
     RECENT,
     baseline_draws,
     changes,
-    covered,
     distribution_scores,
     recent_sd,
     sample_crps,
 )
+from lstmgan_ray.evaluate.forecast_metrics import inside_interval
 
 
 def test_sample_crps_matches_pairs_and_the_normal_closed_form():
@@ -29,7 +29,8 @@ def test_sample_crps_matches_pairs_and_the_normal_closed_form():
 def test_changes_coverage_and_recent_volatility():
     np.testing.assert_allclose(changes(np.array([[110.0, 121.0]]), np.array([100.0]), "log_return"),
                                np.log([[1.1, 1.21]]))
-    assert covered(np.array([0.0, 5.0]), np.random.default_rng(1).normal(size=(2, 1000))).tolist() == [True, False]
+    draws = np.random.default_rng(1).normal(size=(2, 1000))
+    assert inside_interval(draws, np.array([0.0, 5.0])).tolist() == [True, False]
     past = np.arange(30, dtype=float)
     sd = recent_sd(past, np.array(["A"] * 30))
     assert np.isnan(sd[:RECENT]).all() and sd[RECENT] == np.std(past[:RECENT], ddof=1)
