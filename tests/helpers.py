@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
 TINY_SETS = ["model.generator_units=[8,8]", "model.generator_dense=[4]", "model.noise_dim=2",
              "model.discriminator_filters=[4,4]", "model.discriminator_kernels=[3,1]",
-             "model.discriminator_dense=[8,8]", "data.input_dim=4", "run.max_failures=0"]
+             "model.discriminator_dense=[8,8]", "data.input_dim=4", "run.max_failures=0",
+             "data.features=all"]  # every column: the bad-input tests plant problems in features too
 
 
 def run_job(script, *args, timeout=600, env=None):
@@ -47,7 +48,8 @@ TINY_MODEL = {
 def tiny_config(data_path: str, storage_path: str, **sections) -> dict:
     """A nested config dict for a fast run; ``sections`` update the defaults per section."""
     cfg = {
-        "data": {"path": data_path, "input_dim": 4, "output_dim": 1},
+        # Every numeric column a feature, so rollouts, hold rows and column checks are exercised.
+        "data": {"path": data_path, "input_dim": 4, "output_dim": 1, "features": "all"},
         "model": dict(TINY_MODEL),
         "train": {"epochs": 2, "batch_size": 32, "shuffle_buffer": 64},
         "run": {"storage_path": storage_path, "name": "tiny", "max_failures": 0},

@@ -31,9 +31,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, *,
     parser.add_argument("--name", help=name_help)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config key; YAML-typed value; repeatable")
-    parser.add_argument("--profile", help="named preset laid under --config/--set/flags: 'fast' = no "
-                        "recurrent dropout (cuDNN on GPUs), mixed precision, XLA on GPUs, sqrt learning-rate "
-                        "scaling (lstmgan_ray/config/profiles/fast.yaml); default: the design")
+    parser.add_argument("--profile", default="auto", help="named preset laid under --config/--set/flags: "
+                        "'cpu' = the design's LSTMs at a quarter width; 'design' = the full design; 'fast' = "
+                        "no recurrent dropout (cuDNN on GPUs), mixed precision, XLA on GPUs, sqrt learning-rate "
+                        "scaling (lstmgan_ray/config/profiles/); default 'auto': cpu, or design with --use-gpu")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
 
 

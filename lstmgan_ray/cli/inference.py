@@ -94,6 +94,8 @@ def evaluate_parser() -> argparse.ArgumentParser:
                                                  "of this checkpoint, instead of training one")
     parser.add_argument("--classifier-epochs", type=int, default=40,
                         help="epochs of the post-hoc classifier and predictors (default 40)")
+    parser.add_argument("--classifier-seeds", type=int, default=5,
+                        help="discriminative scores are the mean and sd over this many classifier seeds (default 5)")
     parser.add_argument("--no-tsne", dest="tsne", action="store_false", help="PCA projection only")
     return parser
 
@@ -102,7 +104,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     check_out(args.out)
     options = EvaluateOptions(seq_len=args.seq_len, holdout=args.holdout, max_lag=args.max_lag,
                               baseline_epochs=args.baseline_epochs, baseline_model=args.baseline_model,
-                              classifier_epochs=args.classifier_epochs, tsne=args.tsne, **_actor_options(args))
+                              classifier_epochs=args.classifier_epochs, classifier_seeds=args.classifier_seeds,
+                              tsne=args.tsne, **_actor_options(args))
     from lstmgan_ray.evaluate.inputs import open_inputs  # files and footers only: bad input fails fast
 
     inputs = open_inputs(args.checkpoint, args.data)

@@ -14,7 +14,7 @@ from lstmgan_ray.cli.common import (
     run_guarded,
     worker_count,
 )
-from lstmgan_ray.config import load_config
+from lstmgan_ray.config import AUTO_PROFILE, CPU_PROFILE, load_config, resolve_profile
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -31,9 +31,13 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, args.overrides, profile=args.profile, **common_flags(args),
-                      **{"run.num_workers": args.num_workers, "run.use_gpu": args.use_gpu,
-                         "train.batch_size": args.batch_size})
+    flags = {**common_flags(args), "run.num_workers": args.num_workers, "run.use_gpu": args.use_gpu,
+             "train.batch_size": args.batch_size}
+    profile = resolve_profile(args.profile, args.config, args.overrides, **flags)
+    if args.profile == AUTO_PROFILE and profile == CPU_PROFILE:
+        print("profile cpu (CPU workers): the design's LSTMs at a quarter of their widths, 256 -> 16; "
+              "--profile design trains the full design, --use-gpu on GPU workers", flush=True)
+    cfg = load_config(args.config, args.overrides, profile=profile, **flags)
     from lstmgan_ray.train.preflight import check_run  # reads footers and files only
 
     checked = check_run(cfg, resume_from=args.resume_from, resume=args.resume, overwrite=args.overwrite)

@@ -13,6 +13,7 @@ from lstmgan_ray.cli.common import (
     run_guarded,
     worker_count,
 )
+from lstmgan_ray.config import resolve_profile
 
 
 def tune_parser() -> argparse.ArgumentParser:
@@ -40,7 +41,8 @@ def _tune(args: argparse.Namespace) -> int:
 
     flags = common_flags(args)
     name = flags.pop("run.name")
-    spec = load_sweep(args.config or default_sweep_file(), args.overrides, profile=args.profile, **flags,
+    profile = resolve_profile(args.profile, **{"run.use_gpu": args.use_gpu})
+    spec = load_sweep(args.config or default_sweep_file(), args.overrides, profile=profile, **flags,
                       **{"run.num_workers": args.num_workers, "run.cpus_per_worker": args.cpus_per_worker,
                          "run.gpus_per_worker": args.gpus_per_worker, "run.use_gpu": args.use_gpu,
                          "tune.num_samples": args.num_samples, "tune.search_alg": args.search_alg,

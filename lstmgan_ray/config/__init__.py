@@ -5,6 +5,8 @@ and PyYAML only), so a command line validates its input before Ray or TensorFlow
 """
 
 from lstmgan_ray.config.loading import (
+    AUTO_PROFILE,
+    CPU_PROFILE,
     DEFAULT_PROFILE,
     apply_overrides,
     as_number,
@@ -17,6 +19,7 @@ from lstmgan_ray.config.loading import (
     read_config_file,
     read_profile,
     read_yaml_mapping,
+    resolve_profile,
     set_dotted,
 )
 from lstmgan_ray.config.schema import (
@@ -31,8 +34,9 @@ from lstmgan_ray.config.schema import (
 from lstmgan_ray.errors import ConfigError
 
 __all__ = [
-    "DEFAULT_PROFILE", "Config", "ConfigError", "DataSection", "ModelSection", "RunSection", "TrainSection",
+    "AUTO_PROFILE", "CPU_PROFILE", "DEFAULT_PROFILE", "Config", "ConfigError", "DataSection", "ModelSection",
+    "RunSection", "TrainSection",
     "apply_overrides", "as_number", "available_profiles", "check_key", "did_you_mean", "field_names",
     "load_config", "merge_overrides", "merge_sections", "parse_value", "read_config_file", "read_profile",
-    "read_yaml_mapping", "set_dotted",
+    "read_yaml_mapping", "resolve_profile", "set_dotted",
 ]

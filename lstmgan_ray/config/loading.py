@@ -19,18 +19,37 @@ from lstmgan_ray.errors import ConfigError
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 DEFAULT_PROFILE = "default"
+DESIGN_PROFILE = "design"  # another name for default: the design's widths, no preset
+AUTO_PROFILE = "auto"
+CPU_PROFILE = "cpu"
 
 
 def available_profiles() -> list[str]:
-    """Named presets: ``default`` (the design, no preset) and every ``lstmgan_ray/profiles/*.yaml``."""
-    return [DEFAULT_PROFILE] + sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+    """Named presets: ``default``/``design`` (the design, no preset), ``auto`` (``resolve_profile``)
+    and every ``lstmgan_ray/config/profiles/*.yaml``."""
+    return [DEFAULT_PROFILE, DESIGN_PROFILE, AUTO_PROFILE] + sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def resolve_profile(profile: str | None, path: str | Path | None = None, overrides: list[str] | None = None,
+                    **flags: Any) -> str:
+    """The profile ``auto`` stands for: ``cpu`` unless the run asks for GPU workers (``run.use_gpu``
+    after the file, ``--set`` and flags), where the full design trains in minutes; others as named.
+
+    The design's 1024-unit LSTMs over a 20-step window take about half an hour for the default
+    10 epochs on a 2-core CPU; the ``cpu`` profile's quarter-width LSTMs take a few minutes.
+    """
+    if profile != AUTO_PROFILE:
+        return profile or DEFAULT_PROFILE
+    return DEFAULT_PROFILE if load_config(path, overrides, **flags).run.use_gpu else CPU_PROFILE
 
 
 def read_profile(name: str | None) -> dict[str, Any]:
     """A profile's raw sections (empty for ``default``/``None``); shipped inside the package,
     so ``--profile`` works from an installed wheel as from a checkout."""
-    if name in (None, DEFAULT_PROFILE):
+    if name in (None, DEFAULT_PROFILE, DESIGN_PROFILE):
         return {}
+    if name == AUTO_PROFILE:
+        raise ConfigError("profile 'auto' is resolved by resolve_profile() before the config is read")
     known = available_profiles()
     if name not in known:
         raise ConfigError(f"unknown profile {name!r}{did_you_mean(name, known)}")

@@ -28,16 +28,38 @@ class DataSection(_Section):
 
     path: str = "data/indices"
     target: str = "close"
-    features: list[str] | None = None  # None: every numeric column but the timestamp
+    features: list[str] | Literal["target", "all"] | None = Field(
+        "target", description="target: the target alone, so multi-step rollouts feed back everything the "
+                              "model reads; all (or null): every numeric column but the timestamp, "
+                              "held still in rollouts; or a list of columns (the target always joins)")
     timestamp_column: str = "timestamp"
     series_column: str = "series_id"
-    input_dim: int = Field(3, ge=1, description="window length in steps (the design's reference shape)")
+    input_dim: int = Field(20, ge=1, description="window length in steps: about a trading month of daily "
+                                                  "bars, enough to read the recent volatility (the design's "
+                                                  "reference shape is 3: configs/reference.yaml)")
     output_dim: int = Field(1, ge=1, description="forecast horizon in steps")
     splits: tuple[float, float, float] = (0.7, 0.15, 0.15)
     # Prices are not stationary: the model sees per-step changes, scaled per series.
     target_transform: Transform = "log_return"
     feature_transform: Transform | Literal["auto"] = "auto"
     nan_policy: Literal["error", "ffill", "drop"] = "error"
+    vol_scaling: Literal["ewma", "none"] = Field(
+        "ewma", description="ewma: divide each window's target steps and its next values by the target's "
+                            "exponentially weighted volatility known at the window's end, so the generator "
+                            "learns standardised shocks and rollouts carry volatility clustering forward; "
+                            "none: the series' training scale only")
+    vol_decay: float = Field(0.94, gt=0.0, lt=1.0, description="ewma's weight on the previous variance "
+                                                             "(0.94: RiskMetrics' daily value)")
+    vol_reversion: float = Field(
+        0.01, ge=0.0, description="ewma's pull towards the training variance per step (a GARCH(1,1) "
+                                  "filter with persistence 1 - vol_reversion); 0: plain EWMA, whose "
+                                  "long rollouts drift to zero volatility")
+
+    @model_validator(mode="after")
+    def _check_vol(self) -> DataSection:
+        if self.vol_reversion >= self.vol_decay:
+            raise ValueError(f"vol_reversion ({self.vol_reversion}) must be below vol_decay ({self.vol_decay})")
+        return self
 
     @model_validator(mode="after")
     def _check_splits(self) -> DataSection:
@@ -56,6 +78,14 @@ class ModelSection(_Section):
     recurrent_dropout: float = Field(0.3, ge=0.0, lt=1.0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout between LSTM layers (cuDNN-friendly)")
     noise_dim: int = Field(4, ge=0, description="Gaussian noise channels appended to the window")
+    noise_dof: float | None = Field(
+        None, gt=2.0, description="Student-t degrees of freedom of the unit-variance noise; null: Gaussian. "
+                                  "A network whose noise path is linear (noise_placement: head) passes on "
+                                  "the noise's tails, which the Dense head can mix but not create")
+    noise_placement: Literal["input", "head"] = Field(
+        "input", description="input: noise channels on every window step, through the LSTMs (the design); "
+                             "head: noise joins after the LSTMs, so the K draws of a window share one LSTM "
+                             "pass, but the linear Dense head can only shift and scale it")
     discriminator_filters: list[int] = [8, 16, 32, 64, 128]
     discriminator_kernels: list[int] = [3, 3, 3, 3, 1]
     discriminator_dense: list[int] = [220, 220]
@@ -71,6 +101,8 @@ class ModelSection(_Section):
                 raise ValueError(f"{name} must hold positive integers, got {values}")
         if not self.generator_units:
             raise ValueError("generator_units needs at least one LSTM layer")
+        if self.noise_placement == "head" and self.noise_dim < 1:
+            raise ValueError("noise_placement head needs noise_dim >= 1")
         if len(self.discriminator_kernels) != len(self.discriminator_filters):
             raise ValueError(
                 f"discriminator_kernels has {len(self.discriminator_kernels)} entries but "
@@ -84,8 +116,9 @@ class TrainSection(_Section):
     loss: Literal["gan", "wgan-gp"] = "gan"
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(128, ge=1, description="global batch, split evenly over workers")
-    g_learning_rate: float = Field(1e-4, gt=0.0)
-    d_learning_rate: float = Field(1e-4, gt=0.0)
+    g_learning_rate: float = Field(3e-4, gt=0.0, description="Adam's rate for the generator (the design: 1e-4, "
+                                                             "which left its draws too narrow in 10 epochs)")
+    d_learning_rate: float = Field(3e-4, gt=0.0)
     beta_1: float = Field(0.5, ge=0.0, lt=1.0)
     beta_2: float = Field(0.9, ge=0.0, lt=1.0)
     n_critic: int | None = Field(None, ge=1, description="critic steps per generator step; 1 for gan, 5 for wgan-gp")
@@ -103,7 +136,14 @@ class TrainSection(_Section):
     checkpoint_metric: Literal["val_crps", "val_rmse"] = Field(
         "val_crps", description="what picks the best checkpoint: val_crps judges the sampled distribution, "
                                 "val_rmse only the zero-noise point forecast")
-    shuffle_buffer: int = Field(1024, ge=0, description="local shuffle buffer in windows; 0 disables")
+    global_shuffle: bool = Field(
+        True, description="every epoch, cut the global batches from a fresh permutation of all training "
+                          "windows drawn from (seed, epoch): each batch mixes series and eras, 1 and N workers "
+                          "train on the same batches, and a resumed run replays them exactly (each worker "
+                          "reads the whole split every epoch); false: each worker draws its own shard "
+                          "(windows by series, then time) through the shuffle_buffer")
+    shuffle_buffer: int = Field(1024, ge=0, description="with global_shuffle off: the local shuffle buffer in "
+                                                        "windows; 0 disables")
     seed: int = 0
     deterministic: bool = True
     jit_compile: bool | Literal["auto"] = Field(

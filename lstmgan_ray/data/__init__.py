@@ -1,7 +1,7 @@
 """Data: the Parquet contract, driver-side validation from file footers, the per-series windowing
 (pure pandas/NumPy), the Ray Data pipeline that turns bars into train/val/test windows with
-per-series scalers fitted on training rows only, and inference windows cut with a checkpoint's
-scaler. Knows nothing of models or training.
+per-series scalers fitted on training rows only, the per-epoch global shuffle of the training
+windows, and inference windows cut with a checkpoint's scaler. Knows nothing of models or training.
 
 Exports are loaded on first use: the pipeline imports Ray Data, which a command line validating
 its flags should not pay for.
@@ -18,6 +18,7 @@ _EXPORTS = {
     "validate": ["DatasetInfo", "inspect_dataset", "list_parquet_files"],
     "pipeline": ["Prepared", "configure_ray_data", "only_split", "prepare_datasets", "read_bars",
                  "series_udf", "stats_udf"],
+    "shuffle": ["epoch_order", "gather_rows", "shuffled_batches", "worker_share"],
 }
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
 __all__ += ["DataError"]

@@ -44,14 +44,26 @@ def make_spec(data_cfg: dict[str, Any], features: list[str], transforms: dict[st
         "target_index": features.index(data_cfg["target"]), "input_dim": data_cfg["input_dim"],
         "output_dim": data_cfg["output_dim"], "splits": list(data_cfg["splits"]),
         "nan_policy": data_cfg["nan_policy"],
+        # Checkpoints written before volatility scaling existed lack the keys: they used none.
+        "vol_scaling": data_cfg.get("vol_scaling", "none"), "vol_decay": data_cfg.get("vol_decay", 0.94),
+        "vol_reversion": data_cfg.get("vol_reversion", 0.0),
     }
+
+
+def listed_features(data_cfg: dict[str, Any]) -> list[str]:
+    """The columns ``data.features`` names; none when it asks for a rule (``target``, ``all`` or
+    null) instead of a list."""
+    chosen = data_cfg.get("features")
+    return list(chosen) if isinstance(chosen, list | tuple) else []
 
 
 def resolve_features(data_cfg: dict[str, Any], schema) -> list[str]:
     """Feature columns in schema order; the target always among them."""
     skip = {data_cfg["timestamp_column"], data_cfg["series_column"]}
-    if data_cfg.get("features"):
-        features = list(data_cfg["features"])
+    if data_cfg.get("features") == "target":
+        features = []
+    elif listed_features(data_cfg):
+        features = listed_features(data_cfg)
     else:
         features = [f.name for f in schema if f.name not in skip
                     and (pat.is_integer(f.type) or pat.is_floating(f.type) or pat.is_decimal(f.type))]

@@ -1,8 +1,9 @@
-"""Driver-side checks of a Parquet dataset, from footers only, before any worker starts.
+"""Driver-side checks of a Parquet dataset, from footers, before any worker starts.
 
-Reads each file's schema and row-group statistics (not the data), reports every
-problem at once naming the file and column, and returns what the pipeline needs:
-the resolved features, transforms and columns to read.
+Reads each file's schema and row-group statistics (not the data: only columns whose
+statistics match another's are read, to find exact duplicates, ``data.duplicates``),
+reports every problem at once naming the file and column, and returns what the pipeline
+needs: the resolved features, transforms and columns to read.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pyarrow.types as pat
 
-from lstmgan_ray.data.contract import resolve_features, resolve_transforms
+from lstmgan_ray.data.contract import listed_features, resolve_features, resolve_transforms
+from lstmgan_ray.data.duplicates import drop_duplicates, find_duplicates, row_group_statistics
 from lstmgan_ray.errors import DataError
 from lstmgan_ray.storage import filesystem_for
 
@@ -30,6 +32,7 @@ class DatasetInfo:
     transforms: dict[str, str]
     read_columns: list[str]
     num_rows: int
+    duplicates: dict[str, str] = field(default_factory=dict)  # column -> the column it equals in every row
 
 
 def list_parquet_files(path: str) -> tuple[object, list[str]]:
@@ -66,14 +69,18 @@ def _is_numeric(t: pa.DataType) -> bool:
 
 @dataclass
 class Footers:
-    """What the files' footers say: each file's schema, the rows, and per-column minimums."""
+    """What the files' footers say: each file's schema, the rows, per-column minimums, and each
+    column's statistics per row group (files in order), which only equal columns share."""
 
     schemas: dict[str, pa.Schema] = field(default_factory=dict)
     minimums: dict[str, float] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)  # columns some row group has no min statistic for
+    statistics: dict[str, list] = field(default_factory=dict)
     num_rows: int = 0
 
     def add_statistics(self, meta: pq.FileMetaData) -> None:
+        for name, groups in row_group_statistics(meta).items():
+            self.statistics.setdefault(name, []).append((len(self.schemas), groups))
         for rg in range(meta.num_row_groups):
             group = meta.row_group(rg)
             for c in range(group.num_columns):
@@ -96,9 +103,9 @@ def read_footers(fs, files: list[str], problems: list[str]) -> Footers:
         except (pa.ArrowInvalid, OSError) as err:
             problems.append(f"{f}: not a readable Parquet file ({err})")
             continue
+        footers.add_statistics(meta)
         footers.schemas[f] = meta.schema.to_arrow_schema()
         footers.num_rows += meta.num_rows
-        footers.add_statistics(meta)
     return footers
 
 
@@ -114,7 +121,7 @@ def schema_problems(schemas: dict[str, pa.Schema], data_cfg: dict) -> list[str]:
                 problems.append(f"{f}: column {fld.name!r} is {fld.type}, but {other.type} in {first_file}")
     ts, target = data_cfg["timestamp_column"], data_cfg["target"]
     for f, s in schemas.items():
-        missing = [c for c in (ts, target, *(data_cfg.get("features") or [])) if c not in s.names]
+        missing = [c for c in (ts, target, *listed_features(data_cfg)) if c not in s.names]
         if missing:
             problems.append(f"{f}: missing column(s) {', '.join(map(repr, missing))} "
                             f"(has: {', '.join(s.names)})")
@@ -146,8 +153,13 @@ def _raise_if(problems: list[str]) -> None:
         raise DataError("dataset problems:\n  " + "\n  ".join(problems))
 
 
-def inspect_dataset(data_cfg: dict) -> DatasetInfo:
-    """Validate the dataset's files and schema against the data config; raise DataError listing all problems."""
+def inspect_dataset(data_cfg: dict, keep: tuple[str, ...] | list[str] = ()) -> DatasetInfo:
+    """Validate the dataset's files and schema against the data config; raise DataError listing all problems.
+
+    Found features that repeat the target or an earlier feature in every row are dropped
+    (``data.duplicates``), but for those in ``keep``: the features of a checkpoint being
+    resumed, whose networks take them.
+    """
     fs, files = list_parquet_files(data_cfg["path"])
     problems: list[str] = []
     footers = read_footers(fs, files, problems)
@@ -158,9 +170,11 @@ def inspect_dataset(data_cfg: dict) -> DatasetInfo:
     features = resolve_features(data_cfg, schema)
     problems += feature_problems(first_file, schema, features, data_cfg["target"])
     _raise_if(problems)
+    duplicates = find_duplicates(fs, files, footers.statistics, features, data_cfg["target"])
+    features = drop_duplicates(features, duplicates, named=bool(listed_features(data_cfg)), keep=tuple(keep))
     known = {c: None if c in footers.unknown else footers.minimums.get(c) for c in features}
     transforms = resolve_transforms(data_cfg, features, known)
     _raise_if(transform_problems(transforms, footers.minimums, data_cfg["target"]))
     ts, sc = data_cfg["timestamp_column"], data_cfg["series_column"]
     read_columns = [ts] + ([sc] if sc in schema.names else []) + features
-    return DatasetInfo(files, schema, features, transforms, read_columns, footers.num_rows)
+    return DatasetInfo(files, schema, features, transforms, read_columns, footers.num_rows, duplicates)

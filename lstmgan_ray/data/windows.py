@@ -8,10 +8,12 @@ split, and the scaler is fitted on the training split only (no leakage).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
 
 from lstmgan_ray.data.contract import SPLITS, transform_column
 
@@ -81,13 +83,55 @@ def series_stats(df: pd.DataFrame, spec: dict[str, Any], prepared: pd.DataFrame 
             "problems": problems, "unsorted": unsorted}
 
 
+@dataclass(frozen=True)
+class VolFilter:
+    """The volatility the target's windows are divided by (``data.vol_scaling: ewma``).
+
+    var_t = reversion + (1 - decay) * z_t**2 + (decay - reversion) * var_(t-1), from var = 1 (the
+    training variance of the scaled changes ``z``): RiskMetrics' EWMA when ``reversion`` is 0, a
+    GARCH(1,1) filter with unconditional variance 1 otherwise. A rollout continues it from
+    generated values; without the pull towards 1, the volatility of a long rollout would drift
+    to zero (an integrated variance process does, almost surely), so the default keeps some.
+    """
+
+    decay: float
+    reversion: float = 0.0
+
+    def series(self, z: np.ndarray) -> np.ndarray:
+        """The volatility after each step of ``z``, using no value after it (no leakage)."""
+        z = np.asarray(z, np.float64)
+        keep = self.decay - self.reversion
+        var = lfilter([1.0], [1.0, -keep], (1.0 - self.decay) * z * z + self.reversion, zi=[keep])[0]
+        return np.sqrt(var)
+
+    def step(self, vol: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The next volatility after the scaled change ``z`` (one step of ``series``)."""
+        var = self.reversion + (1.0 - self.decay) * np.square(z) + (self.decay - self.reversion) * np.square(vol)
+        return np.sqrt(var)
+
+
+def vol_filter(data_cfg: dict[str, Any]) -> VolFilter | None:
+    """The filter of a data config or spec; None for ``vol_scaling: none`` and for configs written
+    before volatility scaling existed (they had none)."""
+    if data_cfg.get("vol_scaling", "none") == "none":
+        return None
+    return VolFilter(float(data_cfg["vol_decay"]), float(data_cfg.get("vol_reversion", 0.0)))
+
+
+def window_vols(scaled_target: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """Per step, the scale a window ending there is divided by: ``VolFilter.series``, or ones."""
+    vf = vol_filter(spec)
+    return np.ones(len(scaled_target)) if vf is None else vf.series(scaled_target)
+
+
 def series_windows(df: pd.DataFrame, spec: dict[str, Any], stats: dict[str, Any],
                    prepared: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """All windows of one series, each wholly inside one split.
 
     Returns columns: ``x`` [n, input_dim, features] scaled, ``y`` [n, output_dim]
     scaled target steps, ``last`` (last observed target, original units),
-    ``mu``/``sd`` (the target's scaler), ``timestamp`` (of the first target
+    ``mu``/``sd`` (the target's scaler), ``vol`` (what the window's target steps and ``y`` are
+    divided by, ``window_vols`` at its last step), ``timestamp`` (of the first target
     step), ``split``. ``prepared`` is ``prepare_series(df, spec)`` when the caller already has it.
     """
     if prepared is None:
@@ -96,18 +140,23 @@ def series_windows(df: pd.DataFrame, spec: dict[str, Any], stats: dict[str, Any]
     ti = spec["target_index"]
     mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
     scaled = ((prepared[cols].to_numpy(dtype=np.float64) - mean) / std).astype(np.float32)
+    vols = window_vols(scaled[:, ti], spec)
     raw = prepared["_raw_target"].to_numpy()
     times = prepared[spec["timestamp_column"]].to_numpy()
     bounds = np.cumsum([0, stats["n_train"], stats["n_val"], stats["n_test"]])
-    parts: dict[str, list] = {k: [] for k in ("x", "y", "last", "timestamp", "split")}
+    parts: dict[str, list] = {k: [] for k in ("x", "y", "vol", "last", "timestamp", "split")}
     for name, lo, hi in zip(SPLITS, bounds[:-1], bounds[1:]):
         starts = np.arange(lo, hi - T - H + 1)
         if len(starts) == 0:
             continue
         idx = starts[:, None] + np.arange(T)[None, :]
         tgt = starts[:, None] + T + np.arange(H)[None, :]
-        parts["x"].append(scaled[idx])
-        parts["y"].append(scaled[tgt, ti])
+        vol = vols[starts + T - 1]
+        x = scaled[idx]
+        x[:, :, ti] /= vol[:, None].astype(np.float32)
+        parts["x"].append(x)
+        parts["y"].append((scaled[tgt, ti] / vol[:, None]).astype(np.float32))
+        parts["vol"].append(vol)
         parts["last"].append(raw[starts + T - 1])
         parts["timestamp"].append(times[starts + T])
         parts["split"].append(np.full(len(starts), name, dtype=object))
@@ -124,5 +173,5 @@ def series_windows(df: pd.DataFrame, spec: dict[str, Any], stats: dict[str, Any]
 def empty_windows(T: int, H: int, n_feat: int, rows: int = 0) -> dict[str, np.ndarray]:
     """``rows`` all-zero windows of split ``""`` (belonging to no split): none, or placeholders."""
     return {"x": np.zeros((rows, T, n_feat), np.float32), "y": np.zeros((rows, H), np.float32),
-            "last": np.zeros(rows), "timestamp": np.zeros(rows, "datetime64[us]"),
+            "vol": np.ones(rows), "last": np.zeros(rows), "timestamp": np.zeros(rows, "datetime64[us]"),
             "split": np.full(rows, "", object), "mu": np.zeros(rows), "sd": np.ones(rows)}

@@ -14,6 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from lstmgan_ray.data.windows import VolFilter
 from lstmgan_ray.errors import CheckpointError
 from lstmgan_ray.evaluate.generate import rollout, to_original_units
 from lstmgan_ray.model.losses import supervised_loss
@@ -61,7 +62,10 @@ def train_supervised_baseline(config: dict[str, Any], feature_size: int, x: np.n
 def generator_architecture(config: dict[str, Any], feature_size: int):
     """A fresh, untrained generator of the checkpoint's architecture."""
     d = config["data"]
-    return build_models(config["model"], d["input_dim"], d["output_dim"], feature_size)[0]
+    # A point forecaster fitted at zero noise: the noise channels ride on the window, wherever the
+    # GAN's generator takes them.
+    return build_models({**config["model"], "noise_placement": "input"}, d["input_dim"], d["output_dim"],
+                        feature_size)[0]
 
 
 def save_supervised_baseline(model, config: dict[str, Any], feature_size: int, path: str) -> str:
@@ -88,11 +92,12 @@ def load_supervised_baseline(path: str, config: dict[str, Any], feature_size: in
 
 
 def baseline_forecasts(model, windows: dict[str, np.ndarray], *, noise_dim: int, horizon: int, target_index: int,
-                       transform: str) -> np.ndarray:
-    """``[N, H]`` forecasts in original units, rolled out exactly as the GAN's are."""
+                       transform: str, vol_filter: VolFilter | None = None) -> np.ndarray:
+    """``[N, H]`` forecasts in original units, rolled out exactly as the GAN's are (volatility
+    scaling included: ``vol_filter`` is the checkpoint's, ``windows["vol"]`` each window's scale)."""
 
     def step(w, _index):
         return model.predict(_with_noise(w, noise_dim), batch_size=4096, verbose=0)
 
-    values = rollout(step, windows["x"], windows["hold"], horizon, target_index)
+    values = rollout(step, windows["x"], windows["hold"], horizon, target_index, windows.get("vol"), vol_filter)
     return to_original_units(values, windows["last"], windows["mu"], windows["sd"], transform)

@@ -35,6 +35,7 @@ from lstmgan_ray.data.inference import (
     steps_to_end,
     window_dataset,
 )
+from lstmgan_ray.data.windows import VolFilter, vol_filter
 from lstmgan_ray.errors import ConfigError, DataError
 from lstmgan_ray.evaluate.inputs import open_inputs
 from lstmgan_ray.evaluate.options import ActorOptions, GenerateOptions
@@ -47,7 +48,8 @@ OUTPUT_COLUMNS = ("series_id", "split", "origin", "timestamp", "step", "path", "
 
 
 def rollout(step_fn: Callable[[np.ndarray, int], np.ndarray], x: np.ndarray, hold: np.ndarray,
-            steps: int, target_index: int) -> np.ndarray:
+            steps: int, target_index: int, vol: np.ndarray | None = None,
+            vol_filter: VolFilter | None = None) -> np.ndarray:
     """Feed a forecaster its own output for ``steps`` target steps.
 
     Args:
@@ -56,14 +58,25 @@ def rollout(step_fn: Callable[[np.ndarray, int], np.ndarray], x: np.ndarray, hol
         hold: ``[N, F]`` the scaled row appended for the non-target features at each step.
         steps: target steps wanted; the last call's surplus is dropped.
         target_index: the target's position among the features.
+        vol: ``[N]`` what each window's target steps were divided by (``data.windows.window_vols``),
+            and ``vol_filter`` the filter that made it: with both, the volatility is carried forward
+            through the generated values, and every window shown to ``step_fn`` is divided by its
+            own, as in training.
     Returns:
-        ``[N, steps]`` scaled transformed target values.
+        ``[N, steps]`` scaled transformed target values (in the series' scale, not divided by ``vol``).
     """
-    window = np.asarray(x, np.float32)
+    window = np.array(x, np.float32)
     hold = np.asarray(hold, np.float32)
+    scale = np.ones(len(window)) if vol is None else np.asarray(vol, np.float64)
+    window[:, :, target_index] *= scale[:, None].astype(np.float32)
     length, out, made, index = window.shape[1], [], 0, 0
     while made < steps:
-        y = np.asarray(step_fn(window, index), np.float32)
+        shown = window.copy()
+        shown[:, :, target_index] /= scale[:, None].astype(np.float32)
+        y = np.asarray(step_fn(shown, index), np.float32) * scale[:, None].astype(np.float32)
+        if vol_filter is not None:
+            for j in range(y.shape[1]):
+                scale = vol_filter.step(scale, y[:, j])
         new = np.repeat(hold[:, None, :], y.shape[1], axis=1)
         new[:, :, target_index] = y
         window = np.concatenate([window, new], axis=1)[:, -length:]
@@ -106,8 +119,10 @@ class GeneratorActor:
         self.transform = loaded.config["data"]["target_transform"]
         self.target_index = int(loaded.scaler["target_index"])
         self.paths, self.horizon, self.seed, self.point = int(paths), int(horizon), int(seed), bool(point)
+        self.vol_filter = vol_filter(loaded.config["data"])
         gan = LSTMGAN(loaded.generator, loaded.discriminator, target_index=self.target_index,
-                      noise_dim=loaded.config["model"]["noise_dim"], target_transform=self.transform, seed=seed)
+                      noise_dim=loaded.config["model"]["noise_dim"], target_transform=self.transform, seed=seed,
+                      noise_dof=loaded.config["model"].get("noise_dof"))
         self._sample = tf.function(lambda w, s: gan.generate(w, seed=s, noise_scale=noise_scale),
                                    reduce_retracing=True)
         self._mode = tf.function(lambda w: gan.generate(w, noise_scale=0.0), reduce_retracing=True)
@@ -127,11 +142,12 @@ class GeneratorActor:
             return to_original_units(values, *(np.repeat(batch[c], repeat) for c in ("last", "mu", "sd")),
                                      self.transform)
 
+        vol = batch.get("vol", np.ones(n))
         sampled = rollout(sample, np.repeat(batch["x"], k, axis=0), np.repeat(batch["hold"], k, axis=0),
-                          self.horizon, self.target_index)
+                          self.horizon, self.target_index, np.repeat(vol, k), self.vol_filter)
         if not self.point:
             return units(sampled, k).reshape(n, k, self.horizon), None
-        central = rollout(mode, batch["x"], batch["hold"], self.horizon, self.target_index)
+        central = rollout(mode, batch["x"], batch["hold"], self.horizon, self.target_index, vol, self.vol_filter)
         return units(sampled, k).reshape(n, k, self.horizon), units(central, 1)
 
     def __call__(self, batch: dict[str, np.ndarray]):

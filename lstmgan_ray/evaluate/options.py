@@ -107,6 +107,7 @@ class EvaluateOptions(ActorOptions):
     baseline_epochs: int | None = Field(None, ge=1)
     baseline_model: str | None = None
     classifier_epochs: int = Field(40, ge=1)
+    classifier_seeds: int = Field(5, ge=1)  # discriminative scores are the mean (and sd) over this many
     tsne: bool = True
 
     @field_validator("holdout")

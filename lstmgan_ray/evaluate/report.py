@@ -1,9 +1,7 @@
-"""The evaluation's figures (PNG, matplotlib's Agg backend) and the Markdown report that embeds them.
+"""The Markdown report that embeds the evaluation's figures (``figures``).
 
-Figures take plain arrays, so they can be drawn from ``metrics.json`` and the
-generated Parquet as well as from an evaluation in memory. The report states
-every comparison with its numbers and says which model is better, including
-when a baseline wins.
+The report states every comparison with its numbers and says which model is better,
+including when a baseline wins.
 """
 
 from __future__ import annotations
@@ -12,150 +10,8 @@ import os
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
 
-MAX_SERIES = 4  # panels per figure; more series are listed in metrics.json only
-REAL, SYNTHETIC, GAN, SUPERVISED = "#222222", "#d1495b", "#00798c", "#edae49"
-
-
-def _pyplot():
-    """pyplot on the Agg backend, imported on first drawing, not at import time: choosing a backend is a
-    process-wide side effect that importing this module (e.g. for ``write_report``) should not have, and
-    Agg must be chosen before pyplot loads so that a headless Ray node never looks for a display."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _panels(count: int, columns: int = 1, height: float = 2.6, width: float = 9.0):
-    plt = _pyplot()
-    rows = min(count, MAX_SERIES)
-    fig, axes = plt.subplots(rows, columns, figsize=(width, height * rows), squeeze=False)
-    return plt, fig, axes
-
-
-def _save(plt, fig, path: str) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def fan_figure(series: dict[str, dict[str, np.ndarray]], path: str, last: int = 90) -> str:
-    """Actual vs one-step forecasts over the last ``last`` test steps: the sampled paths' fan, the point forecasts.
-
-    ``series[sid]`` holds ``time``, ``actual``, ``point`` (the GAN at zero noise),
-    ``supervised``, and ``q05``/``q25``/``q75``/``q95`` of the K sampled paths, all ``[N]``.
-    """
-    plt, fig, axes = _panels(len(series))
-    for ax, (sid, s) in zip(axes[:, 0], list(series.items())[:MAX_SERIES], strict=True):
-        sl = slice(-last, None)
-        t = s["time"][sl]
-        ax.fill_between(t, s["q05"][sl], s["q95"][sl], color=GAN, alpha=0.18, lw=0, label="GAN paths 5-95%")
-        ax.fill_between(t, s["q25"][sl], s["q75"][sl], color=GAN, alpha=0.35, lw=0, label="GAN paths 25-75%")
-        ax.plot(t, s["actual"][sl], color=REAL, lw=1.2, label="actual")
-        ax.plot(t, s["point"][sl], color=GAN, lw=1.0, label="GAN (zero noise)")
-        ax.plot(t, s["supervised"][sl], color=SUPERVISED, lw=1.0, ls="--", label="supervised-only")
-        ax.set_title(f"{sid}: one-step forecasts, last {len(t)} test days", fontsize=10)
-        ax.tick_params(labelsize=8)
-    axes[0, 0].legend(fontsize=7, ncol=5, loc="upper left")
-    return _save(plt, fig, path)
-
-
-def paths_figure(series: dict[str, dict[str, np.ndarray]], path: str, max_paths: int = 20) -> str:
-    """Synthetic paths rolled out from the first test window against the real test path."""
-    plt, fig, axes = _panels(len(series))
-    for ax, (sid, s) in zip(axes[:, 0], list(series.items())[:MAX_SERIES], strict=True):
-        for k, p in enumerate(s["paths"][:max_paths]):
-            ax.plot(s["time"], p, color=SYNTHETIC, lw=0.6, alpha=0.45, label="synthetic" if k == 0 else None)
-        ax.plot(s["time"], s["actual"], color=REAL, lw=1.3, label="actual")
-        ax.set_title(f"{sid}: {min(len(s['paths']), max_paths)} synthetic paths from the first test window",
-                     fontsize=10)
-        ax.tick_params(labelsize=8)
-    axes[0, 0].legend(fontsize=8, loc="upper left")
-    return _save(plt, fig, path)
-
-
-def training_figure(history: list[dict[str, Any]], path: str, epoch: int | None = None) -> str:
-    """The run's per-epoch losses and validation RMSE against persistence."""
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.0))
-    epochs = [h["epoch"] for h in history]
-    for key, color in (("d_loss", SYNTHETIC), ("g_loss", GAN)):
-        left.plot(epochs, [h.get(key) for h in history], marker="o", ms=3, color=color, label=key)
-    right.plot(epochs, [h.get("val_rmse") for h in history], marker="o", ms=3, color=GAN, label="val_rmse (GAN)")
-    right.plot(epochs, [h.get("val_rmse_persistence") for h in history], color=REAL, ls="--",
-               label="persistence")
-    for ax, title in ((left, "training losses"), (right, "validation RMSE, original units")):
-        if epoch is not None:
-            ax.axvline(epoch, color="#888888", lw=0.8, ls=":")
-        ax.set_xlabel("epoch", fontsize=8)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8)
-        ax.tick_params(labelsize=8)
-    return _save(plt, fig, path)
-
-
-def returns_figure(returns: dict[str, tuple[np.ndarray, np.ndarray]], path: str) -> str:
-    """Histograms of real and (pooled) synthetic returns per series, log density to show the tails."""
-    plt, fig, axes = _panels(len(returns), height=2.4, width=7.0)
-    for ax, (sid, (real, synthetic)) in zip(axes[:, 0], list(returns.items())[:MAX_SERIES], strict=True):
-        edges = np.histogram_bin_edges(np.concatenate([real, synthetic]), bins=60)
-        ax.hist(real, bins=edges, density=True, color=REAL, alpha=0.55, label="real")
-        ax.hist(synthetic, bins=edges, density=True, color=SYNTHETIC, alpha=0.55, label="synthetic")
-        ax.set_yscale("log")
-        ax.set_title(f"{sid}: returns over the test period", fontsize=10)
-        ax.tick_params(labelsize=8)
-    axes[0, 0].legend(fontsize=8)
-    return _save(plt, fig, path)
-
-
-def acf_figure(facts: dict[str, dict[str, Any]], path: str) -> str:
-    """Autocorrelation of returns and of absolute returns (volatility clustering), real vs synthetic."""
-    plt, fig, axes = _panels(len(facts), columns=2, height=2.4)
-    for row, (sid, f) in zip(axes, list(facts.items())[:MAX_SERIES], strict=True):
-        for ax, name, title in ((row[0], "returns", "returns"), (row[1], "abs_returns", "|returns|")):
-            lags = np.arange(1, len(f[f"acf_{name}_real"]) + 1)
-            ax.bar(lags - 0.2, f[f"acf_{name}_real"], width=0.4, color=REAL, label="real")
-            ax.bar(lags + 0.2, f[f"acf_{name}_synthetic"], width=0.4, color=SYNTHETIC, label="synthetic (mean)")
-            ax.axhline(0, color="#888888", lw=0.6)
-            ax.set_title(f"{sid}: ACF of {title}", fontsize=10)
-            ax.tick_params(labelsize=8)
-    axes[0, 0].legend(fontsize=8)
-    return _save(plt, fig, path)
-
-
-def projection_figure(real: np.ndarray, synthetic: np.ndarray, path: str, *, tsne: bool = True,
-                      seed: int = 0, max_points: int = 1000) -> str:
-    """Real and synthetic windows projected to 2-D: PCA fitted on the real ones, and t-SNE of both."""
-    rng = np.random.default_rng(seed)
-    count = min(len(real), len(synthetic), max_points)  # as many of each, so neither cloud hides the other
-    real = real[rng.permutation(len(real))[:count]]
-    synthetic = synthetic[rng.permutation(len(synthetic))[:count]]
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2 if tsne else 1, figsize=(9.0 if tsne else 4.5, 3.8), squeeze=False)
-    pca = PCA(n_components=2, random_state=seed).fit(real)
-    views = [("PCA (fitted on real)", pca.transform(real), pca.transform(synthetic))]
-    if tsne:
-        both = TSNE(n_components=2, random_state=seed, init="pca",
-                    perplexity=min(30.0, max(2.0, (len(real) + len(synthetic)) / 4 - 1))).fit_transform(
-            np.concatenate([real, synthetic]))
-        views.append(("t-SNE", both[:len(real)], both[len(real):]))
-    for ax, (title, r, s) in zip(axes[0], views, strict=True):
-        ax.scatter(r[:, 0], r[:, 1], s=5, color=REAL, alpha=0.5, label="real")
-        ax.scatter(s[:, 0], s[:, 1], s=5, color=SYNTHETIC, alpha=0.5, label="synthetic")
-        ax.set_title(f"{title}: {len(r)} real, {len(s)} synthetic windows", fontsize=9)
-        ax.tick_params(labelsize=8)
-    axes[0, 0].legend(fontsize=8)
-    return _save(plt, fig, path)
-
-
-# -- the report ------------------------------------------------------------------
+from lstmgan_ray.evaluate.forecast_metrics import nominal_coverage
 
 MODEL_NAMES = {"gan": "GAN (zero-noise point forecast)", "persistence": "persistence (last value)",
                "supervised": "same generator, supervised loss only"}
@@ -194,32 +50,164 @@ def forecast_section(f: dict[str, Any]) -> list[str]:
         (f"Persistence predicts no move, so it has no directional accuracy; always forecasting \"up\" would "
          f"score {_fmt(f['up_share'], 3)}. The GAN's {f['paths']} sampled paths put "
          f"{_fmt(100 * f['gan_interval_coverage_90'], 3)}% of actual values inside their central 90% interval "
-         f"(a calibrated fan: 90%)."),
+         f"(the j-th smallest to the j-th largest draw: a calibrated fan covers "
+         f"{_fmt(100 * nominal_coverage(f['paths']), 3)}%)."),
+        *filter(None, [dm_sentence(f.get("diebold_mariano"))]),
     ]
 
 
+def dm_sentence(dm: dict[str, Any] | None) -> str | None:
+    """The Diebold-Mariano tests of the GAN's point forecast against persistence, in words."""
+    if not dm:
+        return None
+    parts = []
+    for sid, tests in dm["per_series"].items():
+        for label, t in tests.items():
+            if not np.isfinite(t["statistic"]):
+                verdict = "undefined (the loss differences do not vary)"
+            elif t["pvalue"] < 0.05:
+                verdict = f"**{'the GAN' if t['statistic'] < 0 else 'persistence'} is more accurate** at 5%"
+            else:
+                verdict = "no significant difference at 5%"
+            where = "" if label == "one_step" else f", {t['horizon']} steps ahead"
+            parts.append(f"{sid}{where}: DM {_fmt(t['statistic'], 3)}, p = {_fmt(t['pvalue'], 3)} "
+                         f"({t['observations']} forecasts), {verdict}")
+    return ("Diebold-Mariano test of the GAN's point forecast against persistence (squared error, "
+            "Harvey-Leybourne-Newbold correction; negative: the GAN's error is lower): " + "; ".join(parts) + ".")
+
+
 DISTRIBUTION_NAMES = {"gan": "GAN (sampled paths)", "iid_bootstrap": "iid bootstrap of training returns",
-                      "normal_train": "normal, training mean and sd", "normal_recent": "normal, last 20 returns' sd"}
+                      "block_bootstrap": "stationary block bootstrap of training returns",
+                      "normal_train": "normal, training mean and sd", "normal_recent": "normal, last 20 returns' sd",
+                      "garch_t": "GARCH(1,1)-t, variance filtered to the window"}
+CALIBRATED = (0.85, 0.95)  # a 90% interval whose coverage falls outside this is called miscalibrated
+
+
+def _name(model: str) -> str:
+    return DISTRIBUTION_NAMES.get(model, model)
+
+
+def _losses(models: dict[str, Any], sid: str, label: str) -> str:
+    """Which baselines have a lower CRPS than the GAN for series ``sid`` (``one_step`` or ``horizon``)."""
+    gan = models["gan"][label]["crps_per_series"][sid]
+    beaten = sorted((m[label]["crps_per_series"][sid], n) for n, m in models.items()
+                    if n != "gan" and m[label]["crps_per_series"][sid] < gan)
+    what = "one-step CRPS" if label == "one_step" else "CRPS of the cumulative return"
+    if not beaten:
+        return f"no baseline beats the GAN's {what} ({_fmt(gan, 4)})"
+    return (f"on {what} the GAN ({_fmt(gan, 4)}) **loses to** "
+            + ", ".join(f"{_name(n)} ({_fmt(v, 4)})" for v, n in beaten))
+
+
+def _coverage(models: dict[str, Any], sid: str, labels: tuple[str, ...]) -> str:
+    lo, hi = CALIBRATED
+    parts = []
+    for label in labels:
+        c = models["gan"][label]["coverage90_per_series"][sid]
+        word = "too wide" if c > hi else "too narrow" if c < lo else None
+        where = "" if len(labels) == 1 else (" one step ahead" if label == "one_step" else " for the cumulative return")
+        parts.append(f"its 90% coverage{where}, {_fmt(c, 3)}, is "
+                     + (f"**outside [{lo}, {hi}]** ({word})" if word else f"inside [{lo}, {hi}]"))
+    return "; ".join(parts)
+
+
+def series_verdicts(d: dict[str, Any]) -> list[str]:
+    """One plain sentence per series: where the GAN loses (CRPS) and whether its 90% interval is calibrated."""
+    models, multi = d["models"], d.get("horizon", 1) > 1
+    labels = ("one_step", "horizon") if multi else ("one_step",)
+    return [f"- {sid}: " + "; ".join(_losses(models, sid, label) for label in labels) + "; "
+            + _coverage(models, sid, labels) + "."
+            for sid in models["gan"]["one_step"]["crps_per_series"]]
+
+
+def classical_sentence(c: dict[str, Any] | None) -> str | None:
+    """How the classical baselines were fitted, with each series' GARCH parameters."""
+    if not c:
+        return None
+    fits = c["garch_t"].get("per_series", {})
+    garch = "; ".join(f"{sid}: alpha {_fmt(f['alpha'], 3)}, beta {_fmt(f['beta'], 3)}, persistence "
+                      f"{_fmt(f['persistence'], 3)} (shocks half-life {_fmt(f['half_life_steps'], 3)} steps), "
+                      f"Student-t nu {_fmt(f['nu'], 3)}" + ("" if f["converged"] else " (**did not converge**)")
+                      for sid, f in fits.items())
+    return (f"The stationary block bootstrap joins blocks of training returns of mean length "
+            f"{c['block_bootstrap']['expected_block_length']} steps. "
+            + (f"GARCH(1,1)-t fitted on each series' training returns: {garch}." if fits
+               else c["garch_t"].get("skipped", "") + "."))
 
 
 def distribution_section(d: dict[str, Any]) -> list[str]:
-    """The sampled forecasts against the distributional baselines, and the plain verdict."""
-    models = d["models"]
-    rows = [f"| {DISTRIBUTION_NAMES.get(name, name)} | {_fmt(m['one_step']['crps'], 5)} | "
-            f"{_fmt(m['one_step']['coverage90'], 3)} | {_fmt(m['horizon']['crps'], 5)} | "
-            f"{_fmt(m['horizon']['coverage90'], 3)} |" for name, m in models.items()]
+    """The sampled forecasts against every distributional baseline in one table, and the plain verdicts."""
+    models, multi, k = d["models"], d.get("horizon", 1) > 1, d["samples"]
+    cumulative = " CRPS, cumulative | coverage, cumulative |" if multi else ""
+    rows = [f"| {_name(name)} | {_fmt(m['one_step']['crps'], 5)} | {_fmt(m['one_step']['coverage90'], 3)} |"
+            + (f" {_fmt(m['horizon']['crps'], 5)} | {_fmt(m['horizon']['coverage90'], 3)} |" if multi else "")
+            + f" {_fmt(m.get('volatility_ratio', {}).get('mean'), 3)} |" for name, m in models.items()]
     best = min(models, key=lambda name: models[name]["one_step"]["crps"])
-    beaten = [DISTRIBUTION_NAMES.get(n, n) for n in models
-              if n != "gan" and models[n]["one_step"]["crps"] < models["gan"]["one_step"]["crps"]]
-    verdict = (f"The GAN loses to: {', '.join(beaten)} (lower one-step CRPS)." if beaten
-               else "The GAN has the lowest one-step CRPS of these models.")
+    skipped = [f"{reason}." for reason in d.get("skipped", {}).values()]
     return [
         (f"As distributions, in {d['units']} units: CRPS (lower is better) and coverage of the central 90% of "
-         f"{d['samples']} draws (a calibrated model: 0.9), per series and then averaged, on the {d['windows']} "
-         f"windows that have {d['recent_steps']} past test returns."),
-        "\n".join(["| model | CRPS, 1 step | coverage, 1 step | CRPS, last step | coverage, last step |",
-                   "|---|---|---|---|---|", *rows]),
-        f"Best one-step CRPS: {DISTRIBUTION_NAMES.get(best, best)}. {verdict}",
+         f"{d['samples']} draws, per series and then averaged, on the {d['windows']} "
+         f"windows that have {d['recent_steps']} past test returns"
+         + (f", {d['horizon']} steps ahead (cumulative return)" if multi else "") + "; the volatility ratio is "
+         "the realised daily returns' sd over the draws' (above 1: the model is too calm). Every baseline is "
+         "fitted on the training split's returns only. The interval runs from the j-th smallest to the j-th "
+         f"largest draw, so a calibrated model's coverage is {nominal_coverage(k):.3f} with K = {k} draws "
+         "(exactly 0.9 when K + 1 is a multiple of 20)."),
+        "\n".join([f"| model | CRPS, 1 step | coverage, 1 step |{cumulative} volatility ratio |",
+                   "|---" * (5 if multi else 3) + "|---|", *rows]),
+        "\n".join([f"Best one-step CRPS: {_name(best)}. Where the GAN loses, series by series:", "",
+                   *series_verdicts(d)]),
+        " ".join(skipped) or None,
+    ]
+
+
+def _score(d: dict[str, Any]) -> str:
+    """A discriminative score as mean +- sd over its classifier seeds (older metrics: one seed)."""
+    seeds = len(d.get("discriminative_score_per_seed", [0]))
+    spread = f" ± {_fmt(d['discriminative_score_sd'], 2)} ({seeds} seeds)" if seeds > 1 else ""
+    return f"{_fmt(d['discriminative_score'], 3)}{spread}"
+
+
+SCENARIO_NAMES = {"real": "real test years", "gan": "GAN", "block_bootstrap": "block bootstrap",
+                  "garch_t": "GARCH(1,1)-t"}
+FACTS = (("volatility", "daily volatility", 3), ("volatility_ratio_to_training", "volatility / training years'", 3),
+         ("excess_kurtosis", "excess kurtosis", 3), ("acf_abs_mean_1_10", "ACF of abs. returns, lags 1-10", 2),
+         ("leverage_mean_1_10", "leverage corr(r, abs. r later), lags 1-10", 2))
+
+
+def _closest(sc: dict[str, Any], sid: str) -> str:
+    """Per fact, the model whose paths come closest to the real test years' value."""
+    real, models = sc["real"][sid], sc["models"]
+    parts = []
+    for key, label, _ in FACTS[1:]:
+        gap = {n: abs(m["per_series"][sid][key] - real[key]) for n, m in models.items()
+               if np.isfinite(m["per_series"][sid][key])}
+        if gap and np.isfinite(real[key]):
+            parts.append(f"{label}: {SCENARIO_NAMES.get(min(gap, key=gap.get), min(gap, key=gap.get))}")
+    return f"- {sid}, closest to the real test years in " + "; ".join(parts) + "."
+
+
+def scenario_section(sc: dict[str, Any] | None) -> list[str]:
+    """The GAN's long scenarios beside the classical baselines' and the real test years: facts and scores."""
+    if not sc:
+        return []
+    header = "| series | paths | " + " | ".join(label for _, label, _ in FACTS) + " |"
+    rows = []
+    for sid, real in sc["real"].items():
+        for name, facts in (("real", real), *((n, m["per_series"][sid]) for n, m in sc["models"].items())):
+            rows.append(f"| {sid} | {SCENARIO_NAMES.get(name, name)} | "
+                        + " | ".join(_fmt(facts[key], digits) for key, _, digits in FACTS) + " |")
+    scores = {n: m["discriminative"] for n, m in sc["models"].items() if "discriminative" in m}
+    best = min(scores, key=lambda n: scores[n]["discriminative_score"]) if scores else None
+    return [
+        (f"Long scenarios: {sc['paths']} paths per series and model, from the first test window to the end of "
+         f"the data, against the real test years; the baselines are fitted on the training returns only."),
+        "\n".join([header, "|---" * (len(FACTS) + 2) + "|", *rows]),
+        "\n".join([f"- {SCENARIO_NAMES.get(n, n)}: discriminative score {_score(d)}" for n, d in scores.items()]
+                  + ([f"- Hardest to tell from the real test years: {SCENARIO_NAMES.get(best, best)}."] if best
+                     else [])),
+        "\n".join(_closest(sc, sid) for sid in sc["real"]),
+        " ".join(f"{reason}." for reason in sc.get("skipped", {}).values()) or None,
     ]
 
 
@@ -242,7 +230,7 @@ def synthetic_section(s: dict[str, Any]) -> list[str]:
          f"windows of {s['sequence_length']} scaled returns, the last {round(100 * s['holdout'])}% of every path "
          f"held out."),
         "\n".join([
-            (f"- Discriminative score: **{_fmt(d['discriminative_score'], 3)}** (classifier accuracy "
+            (f"- Discriminative score: **{_score(d)}** (classifier accuracy "
              f"{_fmt(d['classifier_accuracy'], 3)} on {d['held_out_windows_per_class']} held-out windows per "
              f"class; 0 = indistinguishable from real, 0.5 = always told apart)."),
             (f"- Predictive score (one-step MAE on real held-out windows, scaled units): train-on-synthetic "
@@ -257,7 +245,8 @@ def synthetic_section(s: dict[str, Any]) -> list[str]:
 CAPTIONS = {"forecast_fan": "Test split: actual vs one-step forecasts, with the fan of the sampled paths",
             "synthetic_paths": "Synthetic paths vs the real test path",
             "returns_hist": "Return distributions, real vs synthetic",
-            "acf": "Autocorrelation of returns and absolute returns",
+            "pit": "One-step PIT histograms, GAN vs GARCH(1,1)-t (flat: calibrated)",
+            "acf": "Autocorrelation of returns, and of absolute returns out to lag 100: real vs GAN vs GARCH",
             "projection": "Real vs synthetic windows, 2-D projections",
             "training_curves": "Training curves of the run"}
 
@@ -277,8 +266,11 @@ def write_report(out_dir: str, metrics: dict[str, Any], figures: dict[str, str])
          f"loss alone ({b['source']}{trained})."),
         fig.get("forecast_fan"),
         "## Forecast distributions", *distribution_section(metrics["forecast"]["distribution"]),
+        classical_sentence(metrics["baselines"].get("classical")), fig.get("pit"),
         "## Synthetic data", *synthetic_section(metrics["synthetic"]),
-        *(fig.get(k) for k in ("synthetic_paths", "returns_hist", "acf", "projection")),
+        *(fig.get(k) for k in ("synthetic_paths", "returns_hist")),
+        "### Against the classical baselines", *scenario_section(metrics["synthetic"].get("scenarios")),
+        *(fig.get(k) for k in ("acf", "projection")),
         "## Training", fig.get("training_curves", no_history),
     ]
     path = os.path.join(out_dir, "report.md")

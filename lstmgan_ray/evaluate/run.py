@@ -3,10 +3,14 @@
 The GAN's forecasts and synthetic paths come from the same Ray Data actors as
 ``jobs/generate.py``. Two baselines are scored on exactly the GAN's test
 windows: persistence (the last value) and the checkpoint's generator
-architecture trained with the supervised loss alone (``baselines``). Synthetic
+architecture trained with the supervised loss alone (``baselines``). As
+distributions, the sampled forecasts meet the classical generative baselines on the
+same windows and dates, with as many draws: bootstraps, normals and a GARCH(1,1)-t
+fitted on each series' training returns (``distribution``, ``classical``). Synthetic
 quality uses the TimeGAN scores and the stylised facts of returns
-(``synthetic_metrics``). The output directory gets ``metrics.json``, PNG
-figures and ``report.md``.
+(``synthetic_metrics``), beside the block bootstrap's and the GARCH's long scenarios
+(``scenarios``). The output directory gets ``metrics.json``, PNG figures and
+``report.md``.
 
 ``run_evaluate`` is a list of named stages (prepare, forecast, baselines,
 synthetic, report), each small enough to read on its own; what they share
@@ -30,7 +34,9 @@ from lstmgan_ray.data.inference import (
     window_dataset,
 )
 from lstmgan_ray.data.pipeline import only_split
+from lstmgan_ray.data.windows import vol_filter
 from lstmgan_ray.errors import ConfigError
+from lstmgan_ray.evaluate import figures as draw
 from lstmgan_ray.evaluate import report
 from lstmgan_ray.evaluate.baselines import (
     BASELINE_FILE,
@@ -39,15 +45,19 @@ from lstmgan_ray.evaluate.baselines import (
     save_supervised_baseline,
     train_supervised_baseline,
 )
+from lstmgan_ray.evaluate.classical import Classical, fit_classical, forecast_draws
 from lstmgan_ray.evaluate.distribution import distribution_scores
 from lstmgan_ray.evaluate.generate import (
     claim_out,
     count_windows,
     generate_dataset,
     start_inference,
+    to_original_units,
 )
+from lstmgan_ray.evaluate.history import read_series_history
 from lstmgan_ray.evaluate.inputs import open_inputs
 from lstmgan_ray.evaluate.options import EvaluateOptions, check_out
+from lstmgan_ray.evaluate.scenarios import compare_scenarios
 from lstmgan_ray.evaluate.scoring import (
     fan_series,
     forecast_metrics,
@@ -84,6 +94,7 @@ class Setup:
     windows_ds: Any  # train and test windows (Ray Dataset, materialised)
     test_ds: Any  # test windows only (Ray Dataset, materialised)
     windows: dict[str, np.ndarray]  # test windows on the driver, sorted by series and origin
+    classical: Classical  # the classical baselines, fitted on each series' training returns
 
 
 def columns(ds) -> dict[str, np.ndarray]:
@@ -115,10 +126,10 @@ def path_arrays(rows: pd.DataFrame, windows: dict[str, np.ndarray], paths: int, 
 
 # -- the stages ---------------------------------------------------------------------------
 
-def prepare(inputs: InferenceInputs, o: EvaluateOptions) -> Setup:
-    """Ray, the series' scalers, and the windows; one pass cuts both the training windows (the baseline's)
-    and the test windows (everyone's forecasts), and a test split too short for the TimeGAN scores is
-    refused here, before minutes of generation."""
+def prepare(inputs: InferenceInputs, o: EvaluateOptions, say: Progress) -> Setup:
+    """Ray, the series' scalers, the windows and the classical baselines; one pass cuts both the training
+    windows (the baseline's) and the test windows (everyone's forecasts), and a test split too short for
+    the TimeGAN scores is refused here, before minutes of generation."""
     scalers = start_inference(inputs, o)
     horizon = o.horizon or inputs.spec["output_dim"]
     steps = steps_to_end(scalers, "test", inputs.spec["input_dim"])
@@ -128,7 +139,11 @@ def prepare(inputs: InferenceInputs, o: EvaluateOptions) -> Setup:
     both = window_dataset(inputs, scalers, splits=("train", "test"), horizon=horizon)
     test_ds = both.map_batches(only_split, fn_kwargs={"name": "test"}, batch_format="pandas").materialize()
     count_windows(test_ds, inputs, "test split")
-    return Setup(inputs, scalers, horizon, steps, both, test_ds, sort_windows(columns(test_ds)))
+    say("classical baselines: block bootstrap and GARCH(1,1)-t, fitted on each series' training returns")
+    classical = fit_classical(read_series_history(inputs, scalers))
+    if classical.skipped:
+        say(classical.skipped)
+    return Setup(inputs, scalers, horizon, steps, both, test_ds, sort_windows(columns(test_ds)), classical)
 
 
 def forecast(setup: Setup, o: EvaluateOptions, say: Progress) -> tuple[np.ndarray, np.ndarray]:
@@ -162,23 +177,30 @@ def baselines(setup: Setup, o: EvaluateOptions, out: str, say: Progress) -> tupl
         info = {"source": f"trained in this evaluation, saved as {BASELINE_FILE}", "epochs": epochs,
                 "train_windows": len(train["y"])}
     supervised = baseline_forecasts(model, setup.windows, noise_dim=cfg["model"]["noise_dim"], horizon=setup.horizon,
-                                    target_index=spec["target_index"], transform=cfg["data"]["target_transform"])
+                                    target_index=spec["target_index"], transform=cfg["data"]["target_transform"],
+                                    vol_filter=vol_filter(cfg["data"]))
     return supervised, info
 
 
 def training_changes(setup: Setup) -> dict[str, np.ndarray]:
-    """Per series, the training split's one-step changes in transformed units: what the bootstrap
-    and the training-fitted normal draw from."""
-    train = columns(setup.windows_ds.map_batches(only_split, fn_kwargs={"name": "train"}, batch_format="pandas"))
-    change = train["y"][:, 0] * train["sd"] + train["mu"]
-    series = train["series_id"].astype(str)
-    return {sid: change[series == sid] for sid in np.unique(series)}
+    """Per series, the training split's one-step changes in transformed units: what every
+    distributional baseline is fitted on or draws from."""
+    return {sid: h.train for sid, h in setup.classical.history.items()}
+
+
+def distributions(setup: Setup, o: EvaluateOptions, sampled: np.ndarray) -> dict[str, Any]:
+    """The GAN's draws against the distributional baselines, each with as many draws per window."""
+    w, c = setup.windows, setup.classical
+    drawn = forecast_draws(c, w["series_id"], w["origin"], o.paths, setup.horizon, seed=o.seed)
+    return distribution_scores(w, sampled, training_changes(setup), setup.inputs.config["data"]["target_transform"],
+                               seed=o.seed, classical=drawn, skipped={"garch_t": c.skipped} if c.skipped else None)
 
 
 def synthetic(setup: Setup, o: EvaluateOptions, say: Progress) -> tuple[dict[str, Any], dict, dict]:
     """Whole paths from each series' first test window, scored: (metrics, per-series returns, held-out windows).
 
-    Paths start at the test split so they are compared with real data the generator never saw.
+    Paths start at the test split so they are compared with real data the generator never saw; the
+    classical baselines' scenarios start there too, as many and as long as the GAN's (``scenarios``).
     """
     inputs, steps = setup.inputs, setup.steps
     say(f"synthetic paths: {o.paths} per series, {steps} steps from the first test window")
@@ -186,28 +208,43 @@ def synthetic(setup: Setup, o: EvaluateOptions, say: Progress) -> tuple[dict[str
     seeds = sort_windows(columns(seeds_ds))
     rows = generate_dataset(seeds_ds, inputs.checkpoint, paths=o.paths, horizon=steps, point=False,
                             **o.actors()).to_pandas()
-    say(f"synthetic-data metrics (post-hoc GRUs, {o.classifier_epochs} epochs each)")
+    say(f"synthetic-data metrics (post-hoc GRUs, {o.classifier_epochs} epochs each; discriminative score over "
+        f"{o.classifier_seeds} classifier seed(s))")
     series = synthetic_returns(rows, seeds, inputs.config["data"]["target_transform"])
     metrics, held = synthetic_metrics(series, seq_len=o.seq_len, holdout=o.holdout, max_lag=o.max_lag,
-                                      epochs=o.classifier_epochs, seed=o.seed, paths=o.paths, steps=steps)
+                                      epochs=o.classifier_epochs, seed=o.seed, paths=o.paths, steps=steps,
+                                      classifier_seeds=o.classifier_seeds)
+    say(f"scenario baselines: {', '.join(setup.classical.models())} paths, scored like the GAN's")
+    garch: dict[str, np.ndarray] = {}
+    metrics["scenarios"] = compare_scenarios(
+        setup.classical, dict(zip(seeds["series_id"].astype(str), seeds["origin"], strict=True)), series,
+        metrics, paths=o.paths, seq_len=o.seq_len, holdout=o.holdout, epochs=o.classifier_epochs,
+        seeds=[o.seed + i for i in range(o.classifier_seeds)], examples=garch)
+    starts = dict(zip(seeds["series_id"].astype(str), seeds["last"], strict=True))
+    for sid, changes in garch.items():  # one GARCH scenario in original units, beside the GAN's in the figure
+        series[sid]["garch_path"] = to_original_units(changes[None, :], np.array([starts[sid]]), np.zeros(1),
+                                                      np.ones(1), inputs.config["data"]["target_transform"])[0]
     return metrics, series, held
 
 
-def figures(setup: Setup, o: EvaluateOptions, out: str, fan: dict, series: dict, facts: dict, held: dict,
-            history: list[dict[str, Any]]) -> dict[str, str]:
+def figures(setup: Setup, o: EvaluateOptions, out: str, fan: dict, series: dict, scores: dict[str, Any],
+            held: dict, history: list[dict[str, Any]]) -> dict[str, str]:
     """Every PNG of the report, by name; the training curves only when the run's history is there."""
+    synthetic_scores = scores["synthetic"]
     drawn = {
-        "forecast_fan": report.fan_figure(fan, os.path.join(out, "forecast_fan.png")),
-        "synthetic_paths": report.paths_figure(series, os.path.join(out, "synthetic_paths.png")),
-        "returns_hist": report.returns_figure(
+        "forecast_fan": draw.fan_figure(fan, os.path.join(out, "forecast_fan.png")),
+        "pit": draw.pit_figure(scores["forecast"]["distribution"]["pit"], os.path.join(out, "pit.png")),
+        "synthetic_paths": draw.paths_figure(series, os.path.join(out, "synthetic_paths.png")),
+        "returns_hist": draw.returns_figure(
             {sid: (s["real"], np.concatenate(s["synthetic"])) for sid, s in series.items()},
             os.path.join(out, "returns_hist.png")),
-        "acf": report.acf_figure(facts, os.path.join(out, "acf.png")),
-        "projection": report.projection_figure(held["real"], held["synthetic"], os.path.join(out, "projection.png"),
+        "acf": draw.acf_figure(synthetic_scores["stylised_facts"], os.path.join(out, "acf.png"),
+                               synthetic_scores["scenarios"]),
+        "projection": draw.projection_figure(held["real"], held["synthetic"], os.path.join(out, "projection.png"),
                                                tsne=o.tsne, seed=o.seed),
     }
     if history:
-        drawn["training_curves"] = report.training_figure(history, os.path.join(out, "training_curves.png"),
+        drawn["training_curves"] = draw.training_figure(history, os.path.join(out, "training_curves.png"),
                                                           epoch=setup.inputs.state.get("epoch"))
     return drawn
 
@@ -221,7 +258,8 @@ def write_results(setup: Setup, o: EvaluateOptions, out: str, scores: dict[str, 
         "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "seconds": say.seconds(),
         **scores, "training_history": history, "figures": {k: os.path.basename(v) for k, v in drawn.items()},
         "settings": {"paths": o.paths, "horizon": setup.horizon, "seq_len": o.seq_len, "holdout": o.holdout,
-                     "max_lag": o.max_lag, "classifier_epochs": o.classifier_epochs, "seed": o.seed, "tsne": o.tsne},
+                     "max_lag": o.max_lag, "classifier_epochs": o.classifier_epochs,
+                     "classifier_seeds": o.classifier_seeds, "seed": o.seed, "tsne": o.tsne},
     }
     report_path = report.write_report(out, metrics, drawn)
     with open(os.path.join(out, METRICS_FILE), "w") as fh:
@@ -252,20 +290,19 @@ def run_evaluate(checkpoint: str, data: str | None, out: str, options: EvaluateO
     inputs = inputs or open_inputs(checkpoint, data)
     out = claim_out(out, o.overwrite)
     os.makedirs(out, exist_ok=True)
-    setup = prepare(inputs, o)
+    setup = prepare(inputs, o, say)
     sampled, point = forecast(setup, o, say)
     supervised, baseline_info = baselines(setup, o, out, say)
     say("forecast metrics")
     forecast_scores = forecast_metrics(setup.windows, sampled, point, supervised)
-    forecast_scores["distribution"] = distribution_scores(
-        setup.windows, sampled, training_changes(setup), inputs.config["data"]["target_transform"], seed=o.seed)
+    forecast_scores["distribution"] = distributions(setup, o, sampled)
     synthetic_scores, series, held = synthetic(setup, o, say)
     say("figures and report")
     history = training_history(inputs.checkpoint)
-    drawn = figures(setup, o, out, fan_series(setup.windows, sampled, point, supervised), series,
-                    synthetic_scores["stylised_facts"], held, history)
     scores = {"forecast": forecast_scores, "synthetic": synthetic_scores,
-              "baselines": {"supervised": baseline_info}}
+              "baselines": {"supervised": baseline_info, "classical": setup.classical.summary()}}
+    drawn = figures(setup, o, out, fan_series(setup.windows, sampled, point, supervised), series, scores, held,
+                    history)
     return write_results(setup, o, out, scores, drawn, history, say)
 
 

@@ -15,13 +15,14 @@ import pandas as pd
 from lstmgan_ray.data.contract import transform_column
 from lstmgan_ray.errors import ConfigError
 from lstmgan_ray.evaluate.forecast_metrics import (
+    dm_against_persistence,
     interval_coverage,
     point_metrics,
     up_share,
     verdicts,
 )
+from lstmgan_ray.evaluate.scenarios import discriminative_seeds
 from lstmgan_ray.evaluate.synthetic_metrics import (
-    discriminative_score,
     predictive_scores,
     split_windows,
     stylised_facts,
@@ -42,7 +43,8 @@ def forecast_metrics(windows: dict[str, np.ndarray], sampled: np.ndarray, point:
     return {"split": "test", "windows": len(last), "series": len(per_series), "horizon": int(actual.shape[1]),
             "paths": int(sampled.shape[1]), "scored_steps": int(np.isfinite(actual).sum()), "models": models,
             "verdicts": verdicts(models), "up_share": up_share(actual, last),
-            "gan_interval_coverage_90": interval_coverage(sampled, actual, 0.9), "per_series": per_series}
+            "gan_interval_coverage_90": interval_coverage(sampled, actual, 0.9), "per_series": per_series,
+            "diebold_mariano": dm_against_persistence(windows, point)}
 
 
 def synthetic_returns(rows: pd.DataFrame, seeds: dict[str, np.ndarray], transform: str) -> dict[str, dict]:
@@ -66,13 +68,16 @@ def synthetic_returns(rows: pd.DataFrame, seeds: dict[str, np.ndarray], transfor
         mu, sd = seeds["mu"][i], seeds["sd"][i]
         out[sid] = {"time": first["timestamp"].to_numpy()[:n], "actual": first["actual"].to_numpy()[:n],
                     "paths": values[:, :n], "real": real, "synthetic": synth,
-                    "real_scaled": (real - mu) / sd, "synthetic_scaled": [(s - mu) / sd for s in synth]}
+                    "real_scaled": (real - mu) / sd, "synthetic_scaled": [(s - mu) / sd for s in synth],
+                    "scale": (float(mu), float(sd))}
     return out
 
 
 def synthetic_metrics(series: dict[str, dict], *, seq_len: int, holdout: float, max_lag: int, epochs: int,
-                      seed: int, paths: int, steps: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """TimeGAN scores and stylised facts; also returns the held-out windows for the projection figure."""
+                      seed: int, paths: int, steps: int,
+                      classifier_seeds: int = 1) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """TimeGAN scores (the discriminative one over ``classifier_seeds`` seeds from ``seed``) and stylised
+    facts; also returns the held-out windows for the projection figure."""
     usable = {sid: s for sid, s in series.items() if len(s["real"]) * holdout >= seq_len}
     if not usable:
         longest = max(len(s["real"]) for s in series.values())
@@ -84,7 +89,8 @@ def synthetic_metrics(series: dict[str, dict], *, seq_len: int, holdout: float, 
     metrics = {
         "paths": paths, "steps": steps, "sequence_length": seq_len, "holdout": holdout,
         "series_scored": sorted(usable),
-        "discriminative": discriminative_score(real_fit, fake_fit, real_held, fake_held, **kwargs),
+        "discriminative": discriminative_seeds(real_fit, fake_fit, real_held, fake_held, epochs=epochs,
+                                               seeds=[seed + i for i in range(classifier_seeds)]),
         "predictive": predictive_scores(real_fit, fake_fit, real_held, **kwargs),
         "stylised_facts": {sid: stylised_facts(s["real"], s["synthetic"], max_lag) for sid, s in series.items()},
     }

@@ -16,6 +16,10 @@ import tensorflow as tf
 
 from lstmgan_ray.model import losses as L
 from lstmgan_ray.model import scoring as S
+from lstmgan_ray.model.guards import NO_BAD_STEP, FirstNonFiniteStep, SyncedLossScaleOptimizer, skip_together
+
+__all__ = ["LSTMGAN", "NO_BAD_STEP", "FirstNonFiniteStep", "SyncedLossScaleOptimizer", "next_values_to_prices",
+           "skip_together", "window_scale"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,13 @@ def next_values_to_prices(values: tf.Tensor, last: tf.Tensor, mu: tf.Tensor, sd:
     return raw
 
 
-NO_BAD_STEP = 2**31 - 1
+def window_scale(features: dict, dtype) -> tf.Tensor:
+    """``[batch]``: what turns a window's scaled next values back into the target's changes, less the
+    mean: the series' scale ``sd`` times the window's volatility ``vol`` (``data.vol_scaling``;
+    absent, as in batches from older code, it is 1)."""
+    sd = tf.cast(features["sd"], dtype)
+    return sd * tf.cast(features["vol"], dtype) if "vol" in features else sd
+
 
 # Stateless noise seeds are pairs (stream, draw). The stream is the base seed times a prime
 # larger than any replica count, plus the replica, so (seed, replica) pairs never share a
@@ -56,50 +66,6 @@ JOINT_NOISE_DRAW = DRAWS_PER_STEP - 2
 JOINT_PENALTY_DRAW = DRAWS_PER_STEP - 1
 
 
-def skip_together(grads):
-    """Make every worker's gradients non-finite when any worker's are.
-
-    ``LossScaleOptimizer`` decides to skip a float16 step on its *local*
-    gradients, before they are all-reduced; with several workers one could skip
-    (and halve its loss scale) while another applies its step and waits in the
-    all-reduce forever, or the replicas drift apart. One scalar all-reduce first
-    makes the decision, and so the loss scale, the same on every worker.
-    """
-    present = [g for g in grads if g is not None]
-    bad = tf.add_n([tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32)) for g in present])
-    ctx = tf.distribute.get_replica_context()
-    if ctx is not None:
-        bad = ctx.all_reduce(tf.distribute.ReduceOp.SUM, bad)
-    poison = tf.where(bad > 0, tf.constant(float("nan")), tf.constant(0.0))
-    return [None if g is None else g + tf.cast(poison, g.dtype) for g in grads]
-
-
-class SyncedLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
-    """Keras' dynamic loss scaling for float16, with the skip decision shared by all workers."""
-
-    def apply(self, grads, trainable_variables=None):
-        return super().apply(skip_together(list(grads)), trainable_variables)
-
-
-class FirstNonFiniteStep(keras.metrics.Metric):
-    """The first optimizer step (as seen by replica 0) whose losses were NaN or inf, else NO_BAD_STEP."""
-
-    def __init__(self, name="first_nonfinite_step", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.first = self.add_variable(shape=(), initializer=keras.initializers.Constant(NO_BAD_STEP),
-                                       dtype="int64", aggregation="only_first_replica", name="first")
-
-    def update_state(self, finite, step):
-        candidate = tf.where(finite, tf.constant(NO_BAD_STEP, tf.int64), tf.cast(step, tf.int64))
-        self.first.assign(tf.minimum(self.first, candidate))
-
-    def result(self):
-        return keras.ops.add(self.first, 0)  # a read, as Mean.result does; works on synced variables
-
-    def reset_state(self):
-        self.first.assign(NO_BAD_STEP)
-
-
 class LSTMGAN(keras.Model):
     """Conditional time-series GAN: G(window, noise) -> next values; D(past ++ next) -> logit.
 
@@ -110,15 +76,17 @@ class LSTMGAN(keras.Model):
         noise_dim: noise channels the generator expects after the features.
         target_transform: how targets were transformed, to report errors in price units.
         seed: base of the stateless noise draws.
+        noise_dof: Student-t degrees of freedom of the noise (unit variance); None: Gaussian.
     """
 
     def __init__(self, generator, discriminator, *, target_index: int, noise_dim: int,
-                 target_transform: str = "log_return", seed: int = 0, **kwargs):
+                 target_transform: str = "log_return", seed: int = 0, noise_dof: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.target_index = int(target_index)
         self.noise_dim = int(noise_dim)
+        self.noise_dof = float(noise_dof) if noise_dof else None
         self.target_transform = target_transform
         self.seed = int(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
@@ -199,18 +167,39 @@ class LSTMGAN(keras.Model):
         step = tf.cast(self.g_optimizer.iterations, tf.int64)
         return tf.stack([tf.cast(self.seed * STREAMS_PER_SEED + replica, tf.int64), step * DRAWS_PER_STEP + salt])
 
+    @property
+    def head_noise(self) -> bool:
+        """Whether the noise joins after the LSTMs (``noise_placement: head``): the generator then
+        takes ``[window, noise [B, K, noise_dim]]`` and returns ``[B, K, H]``."""
+        return len(self.generator.inputs) == 2
+
+    def _noise(self, shape, dtype, seed: tf.Tensor | None, noise_scale: float) -> tf.Tensor:
+        """Unit-variance noise: Gaussian, or Student-t with ``noise_dof`` degrees of freedom."""
+        if noise_scale == 0:
+            return tf.zeros(shape, dtype=dtype)
+        if not self.noise_dof:
+            if seed is None:
+                return tf.random.normal(shape, dtype=dtype) * noise_scale
+            return tf.random.stateless_normal(shape, seed=seed, dtype=dtype) * noise_scale
+        half = self.noise_dof / 2.0
+        if seed is None:
+            normal, gamma = tf.random.normal(shape), tf.random.gamma(shape, half)
+        else:
+            first, second = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
+            normal = tf.random.stateless_normal(shape, seed=first)
+            gamma = tf.random.stateless_gamma(shape, seed=second, alpha=half)
+        # z / sqrt(chi2_v / v) is Student-t; times sqrt((v - 2) / v) it has variance 1.
+        t = normal * tf.sqrt(half / gamma) * ((self.noise_dof - 2.0) / self.noise_dof) ** 0.5
+        return tf.cast(t * noise_scale, dtype)
+
     def generate(self, x: tf.Tensor, training: bool = False, seed: tf.Tensor | None = None,
                  noise_scale: float = 1.0) -> tf.Tensor:
         """Next values for windows ``x`` with fresh (or seeded) noise; ``noise_scale=0`` is the mode."""
+        if self.head_noise:
+            return self.draw(x, 1, training=training, seed=seed, noise_scale=noise_scale)[:, 0, :]
         if self.noise_dim:
             shape = tf.concat([tf.shape(x)[:2], [self.noise_dim]], axis=0)
-            if noise_scale == 0:
-                noise = tf.zeros(shape, dtype=x.dtype)
-            elif seed is None:
-                noise = tf.random.normal(shape, dtype=x.dtype)
-            else:
-                noise = tf.random.stateless_normal(shape, seed=seed, dtype=x.dtype)
-            x = tf.concat([x, noise * noise_scale], axis=-1)
+            x = tf.concat([x, self._noise(shape, x.dtype, seed, noise_scale)], axis=-1)
         return self.generator(x, training=training)
 
     def _sequence(self, x: tf.Tensor, next_values: tf.Tensor) -> tf.Tensor:
@@ -224,10 +213,15 @@ class LSTMGAN(keras.Model):
         """Mean over each window's ``draws`` consecutive rows: ``[B * draws] -> [B]``."""
         return tf.reduce_mean(tf.reshape(per_draw, [-1, draws]), axis=1)
 
-    def draw(self, x: tf.Tensor, draws: int, training: bool, seed: tf.Tensor | None) -> tf.Tensor:
-        """``draws`` generated next values per window, ``[B, draws, H]``, in one generator pass
-        over the windows repeated ``draws`` times (each row gets its own noise)."""
-        fake = self.generate(tf.repeat(x, draws, axis=0), training=training, seed=seed)
+    def draw(self, x: tf.Tensor, draws: int, training: bool, seed: tf.Tensor | None,
+             noise_scale: float = 1.0) -> tf.Tensor:
+        """``draws`` generated next values per window, ``[B, draws, H]``: one generator pass over the
+        windows repeated ``draws`` times (each row its own noise), or, with the noise at the head,
+        one LSTM pass per window whose output every draw shares."""
+        if self.head_noise:
+            noise = self._noise(tf.stack([tf.shape(x)[0], draws, self.noise_dim]), x.dtype, seed, noise_scale)
+            return self.generator([x, noise], training=training)
+        fake = self.generate(tf.repeat(x, draws, axis=0), training=training, seed=seed, noise_scale=noise_scale)
         return tf.reshape(fake, [-1, draws, tf.shape(fake)[-1]])
 
     # -- steps --------------------------------------------------------------
@@ -307,7 +301,7 @@ class LSTMGAN(keras.Model):
         x = tf.cast(features["x"], tf.float32)
         last = tf.cast(features["last"], tf.float64)
         mu = tf.cast(features["mu"], tf.float64)
-        sd = tf.cast(features["sd"], tf.float64)
+        sd = window_scale(features, tf.float64)
         fake = self.generate(x, training=False, noise_scale=0.0)
         pred = next_values_to_prices(fake, last, mu, sd, self.target_transform)
         actual = next_values_to_prices(real_next, last, mu, sd, self.target_transform)
@@ -320,7 +314,7 @@ class LSTMGAN(keras.Model):
         target's transformed units (log returns by default), where windows of every series and
         era are comparable; generated as at inference (no dropout, seeded noise)."""
         samples = self.draw(tf.cast(features["x"], tf.float32), draws, training=False, seed=seed)
-        sd = tf.cast(features["sd"], tf.float32)[:, None]
+        sd = window_scale(features, tf.float32)[:, None]
         mu = tf.cast(features["mu"], tf.float32)[:, None]
         real = tf.cast(real_next, tf.float32) * sd + mu
         samples = samples * sd[:, None] + mu[:, None]

@@ -1,11 +1,12 @@
 """The reference design's two networks (``docs/design.md`` describes them).
 
 Signatures and defaults follow the design; every width is an argument so a
-config can shrink the networks without a second code path. Two deliberate
-departures from the published code, both fixes: the discriminator flattens its
+config can shrink the networks without a second code path. Three deliberate
+departures from the published code, all fixes: the discriminator flattens its
 Conv1D features before the Dense head (the design notes the missing Flatten),
-and it returns a logit, because the upstream code applied ``from_logits=True``
-to a sigmoid output.
+it returns a logit, because the upstream code applied ``from_logits=True``
+to a sigmoid output, and its kernel-1 layer strides by 1, because with stride 2
+it never saw the newest step of any sequence longer than the design's 4 steps.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def make_generator_model(
     dtype: str | None = None,
     use_cudnn: bool | str = "auto",
     unroll: bool = False,
+    noise_placement: str = "input",
 ) -> keras.Model:
     """Stacked LSTMs then Dense layers: a window of features (+ noise) to the next values.
 
@@ -52,19 +54,58 @@ def make_generator_model(
         use_cudnn: Keras' LSTM switch; ``False`` keeps the generic kernel, which XLA can compile.
         unroll: unroll the LSTMs' time loop (the same arithmetic without a ``while_loop``: faster
             for short windows, more memory for long ones; rules out cuDNN).
+        noise_placement: ``input`` (the design: noise channels on every step of the window) or
+            ``head`` (noise joins the LSTMs' output before the Dense layers, so K draws of a window
+            share one LSTM pass; the model then takes ``[window, noise]``, see ``JoinDraws``).
     """
-    model = keras.Sequential(name="generator")
-    model.add(keras.Input(shape=(input_dim, feature_size + noise_dim), name="window"))
+    lstms = []
     for i, width in enumerate(units):
         last = i == len(units) - 1
-        model.add(layers.LSTM(width, return_sequences=not last, recurrent_dropout=recurrent_dropout,
-                              use_cudnn=use_cudnn, unroll=unroll, name=f"lstm_{i}", dtype=dtype))
+        lstms.append(layers.LSTM(width, return_sequences=not last, recurrent_dropout=recurrent_dropout,
+                                 use_cudnn=use_cudnn, unroll=unroll, name=f"lstm_{i}", dtype=dtype))
         if dropout > 0 and not last:
-            model.add(layers.Dropout(dropout, name=f"dropout_{i}", dtype=dtype))
+            lstms.append(layers.Dropout(dropout, name=f"dropout_{i}", dtype=dtype))
+    if noise_placement == "head":
+        return _head_noise_generator(input_dim, output_dim, feature_size, noise_dim, lstms, dense_units, dtype)
+    model = keras.Sequential(name="generator")
+    model.add(keras.Input(shape=(input_dim, feature_size + noise_dim), name="window"))
+    for layer in lstms:
+        model.add(layer)
     for i, width in enumerate(dense_units):
         model.add(layers.Dense(width, name=f"dense_{i}", dtype=dtype))
     model.add(layers.Dense(output_dim, name="next_values", dtype="float32"))
     return model
+
+
+@keras.saving.register_keras_serializable(package="lstmgan_ray")
+class JoinDraws(layers.Layer):
+    """``[B, D]`` context and ``[B, K, N]`` noise -> ``[B, K, D + N]``: the K draws of a window share
+    its one pass through the LSTMs (``noise_placement: head``)."""
+
+    def call(self, inputs):
+        context, noise = inputs
+        tiled = keras.ops.repeat(keras.ops.expand_dims(context, 1), keras.ops.shape(noise)[1], axis=1)
+        return keras.ops.concatenate([tiled, keras.ops.cast(noise, tiled.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shapes):
+        context, noise = input_shapes
+        return (context[0], noise[1], context[-1] + noise[-1])
+
+
+def _head_noise_generator(input_dim: int, output_dim: int, feature_size: int, noise_dim: int, lstms: list,
+                          dense_units: Sequence[int], dtype: str | None) -> keras.Model:
+    """The same layers with the noise joining after the LSTMs: inputs ``window`` ``[B, T, F]`` and
+    ``noise`` ``[B, K, noise_dim]``, output ``[B, K, output_dim]``."""
+    window = keras.Input(shape=(input_dim, feature_size), name="window")
+    noise = keras.Input(shape=(None, noise_dim), name="noise")
+    h = window
+    for layer in lstms:
+        h = layer(h)
+    h = JoinDraws(name="join_draws", dtype=dtype)([h, noise])
+    for i, width in enumerate(dense_units):
+        h = layers.Dense(width, name=f"dense_{i}", dtype=dtype)(h)
+    out = layers.Dense(output_dim, name="next_values", dtype="float32")(h)
+    return keras.Model([window, noise], out, name="generator")
 
 
 def make_discriminator_model(
@@ -82,7 +123,7 @@ def make_discriminator_model(
         input_dim: window length; the input is the window's past target values
             joined with ``output_dim`` real or generated next values.
         output_dim: number of appended next values (the design's ``+ 1``).
-        filters, kernels: Conv1D widths and kernel sizes (all stride 2, 'same').
+        filters, kernels: Conv1D widths and kernel sizes ('same'; stride 2, or 1 for kernel 1).
         dense_units: hidden Dense widths (no bias, as in the design).
         leaky_relu_alpha: slope of the Conv1D activations.
         dtype: dtype policy of the hidden layers; the logit always computes in float32.
@@ -90,7 +131,10 @@ def make_discriminator_model(
     model = keras.Sequential(name="discriminator")
     model.add(keras.Input(shape=(input_dim + output_dim, 1), name="sequence"))
     for i, (width, kernel) in enumerate(zip(filters, kernels, strict=True)):
-        model.add(layers.Conv1D(width, kernel_size=kernel, strides=2, padding="same",
+        # The design strides every layer by 2; a kernel narrower than its stride would skip
+        # inputs (its kernel-1 last layer dropped every other position, which for any sequence
+        # longer than 4 steps included the newest, generated one), so it strides by its kernel.
+        model.add(layers.Conv1D(width, kernel_size=kernel, strides=min(2, kernel), padding="same",
                                 activation=layers.LeakyReLU(negative_slope=leaky_relu_alpha, dtype=dtype),
                                 name=f"conv_{i}", dtype=dtype))
     model.add(layers.Flatten(name="flatten", dtype=dtype))
@@ -125,7 +169,7 @@ def build_models(model_cfg, input_dim: int, output_dim: int, feature_size: int,
         units=scaled_widths(m["generator_units"], scale),
         dense_units=scaled_widths(m["generator_dense"], scale),
         recurrent_dropout=m["recurrent_dropout"], dropout=m["dropout"], dtype=dtype, use_cudnn=use_cudnn,
-        unroll=unroll)
+        unroll=unroll, noise_placement=m.get("noise_placement", "input"))
     discriminator = make_discriminator_model(
         input_dim, output_dim, filters=scaled_widths(m["discriminator_filters"], scale),
         kernels=m["discriminator_kernels"], dense_units=scaled_widths(m["discriminator_dense"], scale),

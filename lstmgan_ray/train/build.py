@@ -36,7 +36,7 @@ def build_gan(cfg: Config | dict[str, Any], scaler: dict[str, Any]) -> LSTMGAN:
                                             dtype=policy, use_cudnn=use_cudnn,
                                             unroll=use_unroll(t.unroll, d.input_dim, cudnn))
     gan = LSTMGAN(generator, discriminator, target_index=scaler["target_index"], noise_dim=cfg.model.noise_dim,
-                  target_transform=d.target_transform, seed=t.seed)
+                  target_transform=d.target_transform, seed=t.seed, noise_dof=cfg.model.noise_dof)
 
     def adam(lr):
         opt = keras.optimizers.Adam(learning_rate=lr, beta_1=t.beta_1, beta_2=t.beta_2)

@@ -182,8 +182,11 @@ class LoadedCheckpoint:
 def load_checkpoint(directory: str) -> LoadedCheckpoint:
     """Open a checkpoint for inference (safe mode: no code from the file is run)."""
     # Imported here, not at the top: the command lines verify checkpoints (the rest of this
-    # module) before TensorFlow loads, so that bad input fails in a second.
+    # module) before TensorFlow loads, so that bad input fails in a second. The networks module
+    # registers the generator's custom layer (JoinDraws) that safe-mode loading looks up.
     import keras
+
+    import lstmgan_ray.model.networks  # noqa: F401
 
     check_checkpoint_dir(directory)
     models = []

@@ -113,6 +113,7 @@ def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name:
         train_loop_per_worker,
         train_loop_config={"cfg": resolved, "scaler": prepared.scaler,
                            "steps_per_epoch": steps_per_epoch(cfg, prepared.counts),
+                           "train_windows": prepared.counts["train"],
                            "resume_from": resume_from, "pause": pause_spec_from_env(),
                            "launched_at": launched_at},
         scaling_config=ray.train.ScalingConfig(
@@ -127,10 +128,24 @@ def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name:
                                                    max_preemption_failures=run.max_preemption_failures),
             callbacks=callbacks),
         datasets={"train": prepared.train, "val": prepared.val},
-        dataset_config=ray.train.DataConfig(
-            datasets_to_split=["train", "val"],
-            execution_options=ExecutionOptions(preserve_order=cfg.train.deterministic)),
+        dataset_config=data_config(cfg),
     )
+
+
+def data_config(cfg: Config) -> ray.train.DataConfig:
+    """How Ray Train hands the splits to the workers.
+
+    With ``train.global_shuffle`` every worker gets the whole training split, unsplit and
+    always in its stored order, and keeps its share of each epoch's permutation
+    (``data.shuffle``): Ray's ``streaming_split`` would give each worker a fixed part of
+    it (on the bundled data, one series each). Validation is split: its sums do not
+    depend on who scores which window.
+    """
+    ordered = ExecutionOptions(preserve_order=cfg.train.deterministic)
+    if not cfg.train.global_shuffle:
+        return ray.train.DataConfig(datasets_to_split=["train", "val"], execution_options=ordered)
+    return ray.train.DataConfig(datasets_to_split=["val"],
+                                execution_options={"train": ExecutionOptions(preserve_order=True), "val": ordered})
 
 
 def run_training(cfg: Config, *, resume_from: str | None = None, resume: bool = False,

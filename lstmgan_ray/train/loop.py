@@ -21,6 +21,7 @@ import ray.train
 import tensorflow as tf
 
 from lstmgan_ray.config import Config
+from lstmgan_ray.data.shuffle import shuffled_batches
 from lstmgan_ray.train.build import build_gan
 from lstmgan_ray.train.checkpoint import (
     checkpoint_dir_name,
@@ -47,6 +48,7 @@ class Worker:
     gan: Any
     train_shard: Any  # this worker's Ray Data iterators, one per split, for the whole run
     val_shard: Any
+    train_windows: int  # the training split's size, as the driver counted it
 
     @property
     def local_batch(self) -> int:
@@ -58,7 +60,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     Args:
         config: ``{"cfg": resolved config dict, "scaler": fitted scaler,
-            "steps_per_epoch": int, "resume_from": checkpoint path or None,
+            "steps_per_epoch": int, "train_windows": int, "resume_from": checkpoint path or None,
             "pause": a test's pause point (``fault_points``) or None,
             "launched_at": Unix time the command started, or None}`` from the driver.
     """
@@ -96,7 +98,8 @@ def setup(config: dict[str, Any]) -> Worker:
         gan = build_gan(cfg, config["scaler"])
     return Worker(cfg, config["cfg"], config["scaler"], int(config["steps_per_epoch"]),
                   ctx.get_world_size(), ctx.get_world_rank(), strategy, gan,
-                  ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("val"))
+                  ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("val"),
+                  int(config["train_windows"]))
 
 
 def restore(worker: Worker, resume_from: str | None) -> tuple[int, int, bool]:
@@ -154,13 +157,9 @@ def step_hooks(worker: Worker, pause_spec: dict | None):
 def train_epoch(worker: Worker, step, epoch: int, skip: int, after_step, errors, scores) -> tuple[dict, int | None]:
     """One epoch's steps and validation; the epoch's metrics and the first non-finite step (or None)."""
     t = worker.cfg.train
-    batches = worker.train_shard.iter_batches(
-        batch_size=worker.local_batch, batch_format="numpy", drop_last=True, prefetch_batches=2,
-        local_shuffle_buffer_size=t.shuffle_buffer or None,
-        local_shuffle_seed=(t.seed * 1000 + epoch) if t.shuffle_buffer else None)
     started = time.perf_counter()
-    logs, data_wait = run_epoch(worker.strategy, step, worker.gan, batches, worker.steps, start_step=skip,
-                                after_step=lambda done: after_step(epoch, done))
+    logs, data_wait = run_epoch(worker.strategy, step, worker.gan, epoch_batches(worker, epoch), worker.steps,
+                                start_step=skip, after_step=lambda done: after_step(epoch, done))
     train_time = time.perf_counter() - started
     sums = all_sum(worker.strategy, validation_sums(errors, scores, worker.val_shard, worker.local_batch,
                                                     sorted(worker.scaler["series"]), t.seed))
@@ -179,6 +178,23 @@ def train_epoch(worker: Worker, step, epoch: int, skip: int, after_step, errors,
         "workers": worker.world,
     }
     return metrics, logs["first_nonfinite_step"]
+
+
+def epoch_batches(worker: Worker, epoch: int):
+    """This worker's training batches of ``epoch``, the same sequence whenever the epoch is (re)run.
+
+    ``train.global_shuffle``: its share of every global batch of the epoch's permutation
+    (``data.shuffle``). Otherwise its Ray Data shard through the local shuffle buffer,
+    seeded per epoch.
+    """
+    t = worker.cfg.train
+    if t.global_shuffle:
+        return shuffled_batches(worker.train_shard, windows=worker.train_windows, global_batch=t.batch_size,
+                                world=worker.world, rank=worker.rank, seed=t.seed, epoch=epoch)
+    return worker.train_shard.iter_batches(
+        batch_size=worker.local_batch, batch_format="numpy", drop_last=True, prefetch_batches=2,
+        local_shuffle_buffer_size=t.shuffle_buffer or None,
+        local_shuffle_seed=(t.seed * 1000 + epoch) if t.shuffle_buffer else None)
 
 
 def report(worker: Worker, metrics: dict[str, Any], *, epoch: int, step: int = 0,

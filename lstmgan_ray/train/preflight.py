@@ -4,13 +4,14 @@ checkpoint to resume from, and the run directory. Bad input fails here, in about
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
 from lstmgan_ray.config import Config
 from lstmgan_ray.data.validate import DatasetInfo, inspect_dataset
-from lstmgan_ray.storage import claim_output, holds_entries, resolve_path
-from lstmgan_ray.train.checkpoint import check_compatible, verify_checkpoint
+from lstmgan_ray.storage import claim_output, filesystem_for, holds_entries, resolve_path
+from lstmgan_ray.train.checkpoint import SCALER_FILE, check_compatible, verify_checkpoint
 
 
 @dataclass
@@ -44,14 +45,37 @@ def check_run(cfg: Config, *, resume_from: str | None = None, resume: bool = Fal
     cfg = cfg.model_copy(deep=True)
     cfg.run.name = cfg.run.name or default_run_name()
     cfg.run.storage_path = resolve_path(cfg.run.storage_path)
-    info = inspect_dataset(cfg.data.model_dump())
     if resume_from:
         resume_from = resolve_path(resume_from)
         verify_checkpoint(resume_from)
+    run_dir = f"{cfg.run.storage_path}/{cfg.run.name}"
+    resumed = [resume_from, latest_checkpoint(run_dir) if resume else None]
+    info = inspect_dataset(cfg.data.model_dump(), keep=[c for ckpt in resumed for c in trained_features(ckpt)])
+    if resume_from:
         check_compatible(resume_from, cfg.to_dict(), info.features)
     checked = CheckedRun(cfg, info, resume_from)
     claim_run_dir(checked.run_dir, resume=resume, overwrite=overwrite)
     return checked
+
+
+def latest_checkpoint(run_dir: str) -> str | None:
+    """A checkpoint of the run at ``run_dir`` (the last by name; all of a run's share its features)."""
+    checkpoints = sorted(e for e in holds_entries(run_dir) if e.startswith("checkpoint_"))
+    return f"{run_dir}/{checkpoints[-1]}" if checkpoints else None
+
+
+def trained_features(checkpoint: str | None) -> list[str]:
+    """The features a checkpoint's networks take, which a run resumed from it must keep even where
+    the data's own resolution would now drop them (``adj_close`` of checkpoints from before exact
+    duplicates were dropped). Empty when unreadable: the checkpoint checks report that."""
+    if checkpoint is None:
+        return []
+    fs, path = filesystem_for(checkpoint)
+    try:
+        with fs.open_input_stream(f"{path}/{SCALER_FILE}") as fh:
+            return list(json.loads(fh.read()).get("features") or [])
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def claim_run_dir(run_dir: str, *, resume: bool, overwrite: bool) -> None:

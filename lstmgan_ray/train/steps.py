@@ -38,7 +38,7 @@ def validation_sums(errors, scores, shard, batch_size: int, series: list[str], s
     index = {sid: i for i, sid in enumerate(series)}
     totals, per_series = np.zeros(3), np.zeros((len(series), 3))
     for b, batch in enumerate(shard.iter_batches(batch_size=batch_size, batch_format="numpy")):
-        features = {k: tf.constant(batch[k]) for k in ("x", "last", "mu", "sd")}
+        features = {k: tf.constant(batch[k]) for k in ("x", "last", "mu", "sd", "vol") if k in batch}
         real = tf.constant(batch["y"])
         se, se_p = errors(features, real)
         crps, covered = scores(features, real, tf.constant([seed, VALIDATION_DRAWS + b], tf.int64))

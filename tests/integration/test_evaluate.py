@@ -28,6 +28,10 @@ T = 4  # tiny_config's window
 
 
 
+def series_returns(frame) -> np.ndarray:
+    return np.diff(np.log(frame["close"].to_numpy()))
+
+
 def _png(path) -> bool:
     with open(path, "rb") as fh:
         if fh.read(8) != b"\x89PNG\r\n\x1a\n":
@@ -40,7 +44,8 @@ def _png(path) -> bool:
 def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path):
     out = tmp_path / "eval"
     summary = run_evaluate(trained.checkpoint, trained.data, str(out),
-                           EvaluateOptions(paths=4, seq_len=6, baseline_epochs=1, classifier_epochs=1, max_lag=5),
+                           EvaluateOptions(paths=4, seq_len=6, baseline_epochs=1, classifier_epochs=1, max_lag=5,
+                                           classifier_seeds=1),
                            verbose=False)
     metrics = json.loads((out / "metrics.json").read_text())
     f = metrics["forecast"]
@@ -55,6 +60,9 @@ def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path)
     errors = np.concatenate([np.diff(fr["close"].to_numpy())[-(n_test - T):] for fr in trained.frames.values()])
     assert f["models"]["persistence"]["rmse"] == pytest.approx(np.sqrt(np.mean(errors ** 2)), rel=1e-9)
     assert summary["rmse"] == {k: v["rmse"] for k, v in f["models"].items()}
+    # Diebold-Mariano, GAN vs persistence, per series on the test windows.
+    for sid, dm in f["diebold_mariano"]["per_series"].items():
+        assert dm["one_step"]["observations"] == n_test - T and 0 <= dm["one_step"]["pvalue"] <= 1, sid
 
     s = metrics["synthetic"]
     assert 0 <= s["discriminative"]["discriminative_score"] <= 0.5
@@ -66,9 +74,22 @@ def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path)
         for key in ("acf_returns_real", "acf_returns_synthetic", "acf_abs_returns_real", "acf_abs_returns_synthetic"):
             assert len(facts[key]) == 5, key
     assert [h["epoch"] for h in metrics["training_history"]] == [1, 2, 3]
+    # Long scenarios: the GAN's, the block bootstrap's and the GARCH's, as many and as long, against the real years.
+    sc = s["scenarios"]
+    assert set(sc["models"]) == {"gan", "block_bootstrap", "garch_t"} and sc["paths"] == 4
+    assert sc["steps"] == {sid: n_test - T for sid in trained.frames}
+    for name, m in sc["models"].items():
+        score = m["discriminative"]
+        assert len(score["discriminative_score_per_seed"]) == 1, name
+        assert score["discriminative_score"] == pytest.approx(np.mean(score["discriminative_score_per_seed"]))
+        assert set(m["per_series"]) == set(trained.frames)
+    assert s["discriminative"]["discriminative_score_sd"] >= 0  # the GAN's existing key is the mean over seeds
+    for sid, real in sc["real"].items():
+        assert real["volatility"] == pytest.approx(np.std(series_returns(trained.frames[sid])[-(n_test - T):]))
+        assert len(real["acf_abs"]) == min(100, n_test - T - 1)
 
     report = (out / "report.md").read_text()
-    figures = ["forecast_fan.png", "synthetic_paths.png", "returns_hist.png", "acf.png", "projection.png",
+    figures = ["forecast_fan.png", "pit.png", "synthetic_paths.png", "returns_hist.png", "acf.png", "projection.png",
                "training_curves.png"]
     assert sorted(summary["figures"]) == sorted(figures)
     for name in figures:
@@ -80,12 +101,24 @@ def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path)
     assert verdict in report
     # ...and as distributions, against the distributional baselines on the same windows.
     d = f["distribution"]
-    assert set(d["models"]) == {"gan", "iid_bootstrap", "normal_train", "normal_recent"}
-    assert 0 < d["windows"] <= f["windows"] and d["units"] == "log_return"
+    assert set(d["models"]) == {"gan", "iid_bootstrap", "block_bootstrap", "normal_train", "normal_recent", "garch_t"}
+    assert 0 < d["windows"] <= f["windows"] and d["units"] == "log_return" and not d["skipped"]
     for m in d["models"].values():
         assert m["one_step"]["crps"] > 0 and 0 <= m["one_step"]["coverage90"] <= 1
         assert set(m["one_step"]["crps_per_series"]) == set(trained.frames)
+        assert all(np.isfinite(v) and v > 0 for v in m["volatility_ratio"]["per_series"].values())
+    # The classical baselines were fitted on the training split's returns only, one GARCH per series.
+    classical = metrics["baselines"]["classical"]
+    n_train = split_sizes(TRAINED_DAYS - 1, (0.7, 0.15, 0.15))[0]
+    assert classical["training_returns"] == {sid: n_train for sid in trained.frames}
+    assert set(classical["garch_t"]["per_series"]) == set(trained.frames)
     assert "## Forecast distributions" in report and "GAN (sampled paths)" in report
+    assert "GARCH(1,1)-t, variance filtered to the window" in report
+    assert "Diebold-Mariano test of the GAN's point forecast against persistence" in report
+    pit = f["distribution"]["pit"]["per_series"]
+    assert all(sum(p["gan"]) == sum(p["garch_t"]) > 0 for p in pit.values())
+    for sid in trained.frames:  # one plain sentence per series on where the GAN loses
+        assert sum(line.startswith(f"- {sid}: ") for line in report.splitlines()) == 1
 
     # The baseline it trained can be reused; a different architecture is refused, naming the file.
     loaded = load_checkpoint(trained.checkpoint)

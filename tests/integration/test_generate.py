@@ -33,7 +33,8 @@ def _test_windows_reference(trained, loaded) -> pd.DataFrame:
         w = series_windows(frame, spec, scaler["series"][sid])
         test = w["split"] == "test"
         parts.append(pd.DataFrame({"series_id": sid, "timestamp": w["timestamp"][test], "last": w["last"][test],
-                                   "mu": w["mu"][test], "sd": w["sd"][test], "y": w["y"][test, 0],
+                                   "mu": w["mu"][test], "sd": w["sd"][test], "vol": w["vol"][test],
+                                   "y": w["y"][test, 0],
                                    "x": list(w["x"][test])}))
     return pd.concat(parts, ignore_index=True)
 
@@ -66,18 +67,21 @@ def test_forecast_writes_documented_parquet_in_original_units(trained, tmp_path)
     assert (df.groupby(["series_id", "origin", "step"])["point"].nunique() == 1).all()
 
     # The step-1 point forecast is the checkpoint's generator at zero noise on the test window
-    # that the training pipeline's own windowing cuts, inverted by hand: last * exp(y * sd + mu).
+    # that the training pipeline's own windowing cuts, inverted by hand: last * exp(y * vol * sd + mu)
+    # (vol: the window's volatility scale, data.vol_scaling).
     loaded = load_checkpoint(trained.checkpoint)
     ref = _test_windows_reference(trained, loaded)
     x = np.stack(ref["x"].to_numpy()).astype(np.float32)
     noise = np.zeros((*x.shape[:2], loaded.config["model"]["noise_dim"]), np.float32)
     y = loaded.generator.predict(np.concatenate([x, noise], -1), verbose=0)[:, 0]
-    ref["expected"] = ref["last"] * np.exp(y * ref["sd"] + ref["mu"])
+    assert ref["vol"].std() > 0  # volatility scaling is on (the default) and varies
+    ref["expected"] = ref["last"] * np.exp(y * ref["vol"] * ref["sd"] + ref["mu"])
     ref["timestamp"] = ref["timestamp"].astype("datetime64[us]")
     step1 = df[(df["step"] == 1) & (df["path"] == 0)].merge(ref, on=["series_id", "timestamp"])
     assert len(step1) == n_windows
     np.testing.assert_allclose(step1["point"], step1["expected"], rtol=1e-5)
-    np.testing.assert_allclose(step1["actual"], step1["last"] * np.exp(step1["y"] * step1["sd"] + step1["mu"]),
+    np.testing.assert_allclose(step1["actual"],
+                               step1["last"] * np.exp(step1["y"] * step1["vol"] * step1["sd"] + step1["mu"]),
                                rtol=1e-6)  # y is float32
 
 

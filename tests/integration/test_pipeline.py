@@ -44,7 +44,10 @@ def reference_windows(frame: pd.DataFrame, fractions=(0.7, 0.15, 0.15)):
 
 @pytest.fixture(scope="module")
 def prepared(ray_local, bars_dir):
-    cfg = Config.from_dict({"data": {"path": bars_dir, "input_dim": T, "output_dim": H}})
+    # Every numeric column a feature, and the per-series scaler alone (no volatility scaling): the
+    # pipeline the NumPy reference below reproduces.
+    cfg = Config.from_dict({"data": {"path": bars_dir, "input_dim": T, "output_dim": H, "features": None,
+                                     "vol_scaling": "none"}})
     info = inspect_dataset(cfg.data.model_dump())
     return info, prepare_datasets(cfg.data.model_dump(), info.features, info.transforms, info.read_columns)
 

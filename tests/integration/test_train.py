@@ -28,17 +28,19 @@ def _weights(ckpt_dir):
 
 @pytest.fixture(scope="module")
 def two_series_dir(tmp_path_factory, bars_frames):
-    # AAA and BBB give 32 training windows each (53 bars, 70% split, window 4 + 1):
-    # one global batch of 64 is then the whole training split, whatever the sharding.
+    # AAA and BBB give 32 training windows each (53 bars, 70% split, window 4 + 1).
     return write_dataset(tmp_path_factory.mktemp("two"), bars_frames[:2], files=4)
 
 
 def test_one_and_two_workers_follow_the_same_trajectory(ray_local, two_series_dir, tmp_path):
     """Same global batch and seed: 1 and 2 workers report the same losses (rtol 1e-4).
 
-    Each epoch is one global batch holding the whole training split, so both runs
-    average over exactly the same examples; noise and dropout are off so the only
-    difference left is how MWMS splits and all-reduces the batch. A loss averaged
+    Each epoch is two global batches of 32 cut from that epoch's permutation of the 64
+    training windows (``train.global_shuffle``, on by default), the same batches on 1 and
+    2 workers, so both runs average over exactly the same examples in the same order
+    (sharding the stored order instead would give each worker one series); noise and
+    dropout are off so the only difference left is how MWMS splits and all-reduces the
+    batch. A loss averaged
     per worker instead of over the global batch would double the 2-worker step.
     The default objective runs: four draws per window through the energy score and
     the discriminator, each window's draws averaged before the global batch is.
@@ -47,12 +49,12 @@ def test_one_and_two_workers_follow_the_same_trajectory(ray_local, two_series_di
     for workers in (1, 2):
         cfg = tiny_config(two_series_dir, str(tmp_path), run={"num_workers": workers, "name": f"w{workers}"},
                           model={"noise_dim": 0, "recurrent_dropout": 0.0},
-                          train={"batch_size": 64, "epochs": 3, "shuffle_buffer": 0,
-                                 "g_learning_rate": 3e-3, "d_learning_rate": 3e-3})
+                          train={"batch_size": 32, "epochs": 3, "g_learning_rate": 3e-3, "d_learning_rate": 3e-3})
         outcome = _run(cfg)
         assert [h["epoch"] for h in outcome.history] == [1, 2, 3]
         histories[workers] = outcome.history
     assert Config.from_dict(cfg).train.supervised_loss == "energy" and Config().train.samples_per_window == 4
+    assert Config.from_dict(cfg).train.global_shuffle
     for key in ("d_loss", "g_loss", "g_sup_loss", "val_rmse", "val_crps", "val_coverage90"):
         one = [h[key] for h in histories[1]]
         two = [h[key] for h in histories[2]]

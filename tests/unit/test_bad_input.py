@@ -108,3 +108,34 @@ def test_existing_run_is_refused_without_resume_or_overwrite(tmp_path, storage):
     assert "already holds a run (latest checkpoint_epoch_0001): pass --resume" in proc.stderr
     assert "Traceback" not in proc.stderr and proc.elapsed < 30
     assert tree_digest(storage) == before
+
+
+def test_a_copy_of_the_target_is_dropped_with_a_warning_before_ray_starts(tmp_path, storage):
+    """The warning comes from the footers and two columns' values, before Ray or TensorFlow load:
+    here the run is then refused (its name is taken), and the warning was already on stderr."""
+    data = write_dataset(tmp_path / "d", [f.assign(adj_close=f["close"]) for f in frames()], files=2)
+    proc = run_job("train.py", "--data", data, *SETS, "--set", "data.features=null", "--storage-path", str(storage),
+                   "--name", "earlier", timeout=120)
+    assert proc.returncode == 2 and "already holds a run" in proc.stderr, proc.stderr[-2000:]
+    assert "feature column(s) 'adj_close' (= 'close') in every row" in proc.stderr
+    assert "dropped from the features" in proc.stderr and proc.elapsed < 30
+
+
+def test_resuming_a_checkpoint_trained_with_a_copy_of_the_target_keeps_it(checkpoint_dir, tmp_path):
+    """Checkpoints from before duplicates were dropped take adj_close as a feature: a run resumed
+    from one keeps it (its networks need it); a new run on the same data drops it."""
+    import json
+
+    from lstmgan_ray.config import Config
+    from lstmgan_ray.train.preflight import check_run
+
+    data = write_dataset(tmp_path / "d", [f.assign(adj_close=f["close"]) for f in frames()], files=2)
+    old = ["open", "high", "low", "close", "volume", "adj_close"]
+    with open(os.path.join(checkpoint_dir, "scaler.json")) as fh:
+        scaler = json.load(fh)
+    with open(os.path.join(checkpoint_dir, "scaler.json"), "w") as fh:
+        json.dump({**scaler, "features": old}, fh)
+    cfg = Config.from_dict({"data": {"path": data, "input_dim": 4, "features": None}, "model": TINY_MODEL,
+                            "run": {"storage_path": str(tmp_path / "runs"), "name": "next"}})
+    assert check_run(cfg, resume_from=checkpoint_dir).info.features == old
+    assert check_run(cfg).info.features == old[:-1]

@@ -41,7 +41,7 @@ def test_smoke_run_fills_every_field():
 
     text = format_report(r)
     assert "vs plain loop" in text and "CLI: import" in text
-    assert [t["target"] for t in r["targets"]] == ["fast step vs plain loop (T=4 F=6 B=16)"]
+    assert [t["target"] for t in r["targets"]] == ["fast step vs plain loop (T=4 F=1 B=16)"]
 
 
 def test_job_and_memory_pieces(tmp_path):

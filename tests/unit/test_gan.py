@@ -76,3 +76,23 @@ def test_forecast_errors_against_numpy():
     p_true = 50 * np.exp(np.cumsum(y.numpy().astype(np.float64) * 0.01, axis=1))
     np.testing.assert_allclose(se.numpy(), ((p_pred - p_true) ** 2).mean(1), rtol=1e-4)
     np.testing.assert_allclose(se_p.numpy(), ((50 - p_true) ** 2).mean(1), rtol=1e-6)
+
+
+def test_head_noise_with_student_t_trains_and_draws_heavy_tailed_unit_variance_noise():
+    from scipy.stats import kurtosis
+
+    cfg = Config.from_dict({"data": {"input_dim": 6, "output_dim": 2},
+                            "model": {**TINY_MODEL, "noise_placement": "head", "noise_dof": 5.0},
+                            "train": {"batch_size": 16}}).to_dict()
+    gan = build_gan(cfg, {"features": FEATURES, "target_index": 3})
+    assert gan.head_noise and gan.noise_dof == 5.0
+    g0 = [w.numpy().copy() for w in gan.generator.trainable_weights]
+    logs = tf.function(gan.train_step)(batch())
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(g0, gan.generator.trainable_weights))
+    seed = tf.constant([3, 4], tf.int64)
+    t = gan._noise([100_000], tf.float32, seed, 1.0).numpy()
+    gauss = Config.from_dict({"model": TINY_MODEL}).model.noise_dof is None
+    assert gauss  # the default stays Gaussian
+    assert abs(t.std() - 1.0) < 0.03 and kurtosis(t) > 2.0  # t5: variance 1, excess kurtosis 6 in theory
+    np.testing.assert_array_equal(t, gan._noise([100_000], tf.float32, seed, 1.0).numpy())  # seeded

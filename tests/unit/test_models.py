@@ -1,6 +1,8 @@
 """The reference design's shapes and parameter counts."""
 
 import numpy as np
+import pytest
+import tensorflow as tf
 
 from lstmgan_ray.model.networks import make_discriminator_model, make_generator_model
 
@@ -52,17 +54,31 @@ def test_discriminator_reference_layers_and_logit_output():
     convs = [layer for layer in d.layers if layer.__class__.__name__ == "Conv1D"]
     assert [c.filters for c in convs] == [8, 16, 32, 64, 128]
     assert [c.kernel_size[0] for c in convs] == [3, 3, 3, 3, 1]
-    assert all(c.strides == (2,) and c.padding == "same" for c in convs)
+    assert [c.strides[0] for c in convs] == [2, 2, 2, 2, 1] and all(c.padding == "same" for c in convs)
     names = [layer.__class__.__name__ for layer in d.layers]
     assert names[5:] == ["Flatten", "LeakyReLU", "Dense", "LeakyReLU", "Dense", "Dense"]
     dense = [layer for layer in d.layers if layer.__class__.__name__ == "Dense"]
     assert [(x.units, x.use_bias) for x in dense] == [(220, False), (220, False), (1, True)]
     assert dense[1].activation.__name__ == "relu"
     assert dense[2].activation.__name__ == "linear"  # a logit: the sigmoid lives in the loss
-    # 11 steps halve five times (same padding): 6, 3, 2, 1, 1 -> 128 features flattened.
+    # 11 steps halve four times (same padding): 6, 3, 2, 1; the kernel-1 layer keeps 1 -> 128 features.
     assert d.get_layer("flatten").output.shape[-1] == 128
     logits = d(np.random.default_rng(0).normal(size=(4, 11, 1)).astype(np.float32))
     assert logits.shape == (4, 1)
+
+
+@pytest.mark.parametrize("input_dim,output_dim", [(3, 1), (20, 1), (20, 5), (30, 5), (24, 8), (60, 1)])
+def test_discriminator_sees_every_step_of_past_and_generated_block(input_dim, output_dim):
+    # With the design's stride 2 on its kernel-1 layer, the newest step of any sequence longer than
+    # 4 never reached the logit: the adversary was blind to the value it had to judge.
+    d = make_discriminator_model(input_dim, output_dim)
+    seq = tf.constant(np.random.default_rng(1).normal(size=(8, input_dim + output_dim, 1)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(seq)
+        total = tf.reduce_sum(d(seq))
+    reach = np.abs(tape.gradient(total, seq).numpy()).sum(axis=(0, 2))
+    assert d.input_shape == (None, input_dim + output_dim, 1)
+    assert np.all(reach > 0), f"steps never seen: {np.flatnonzero(reach == 0).tolist()}"
 
 
 def test_discriminator_horizon_lengthens_input():
@@ -85,3 +101,32 @@ def test_width_multiplier_scales_every_width_but_kernels_and_outputs():
     # Never below one unit, whatever the multiplier.
     g_tiny, _ = build_models({**cfg, "width_multiplier": 0.01}, 4, 1, 3)
     assert [layer.units for layer in g_tiny.layers if hasattr(layer, "units")] == [1, 1, 1, 1]
+
+
+def test_head_noise_generator_shares_one_lstm_pass_between_draws(tmp_path):
+    import keras
+
+    from lstmgan_ray.model.gan import LSTMGAN
+    from lstmgan_ray.model.networks import build_models
+
+    cfg = {"generator_units": [8, 4], "generator_dense": [4], "noise_dim": 3, "recurrent_dropout": 0.0,
+           "dropout": 0.0, "discriminator_filters": [4, 4], "discriminator_kernels": [3, 1],
+           "discriminator_dense": [6, 6], "leaky_relu_alpha": 0.01, "noise_placement": "head"}
+    g, d = build_models(cfg, 5, 2, 1)
+    same_lstms, _ = build_models({**cfg, "noise_placement": "input", "noise_dim": 0}, 5, 2, 1)
+    # The same layers: only the Dense head's first layer reads 3 more (noise) inputs.
+    assert g.count_params() == same_lstms.count_params() + 3 * 4
+    gan = LSTMGAN(g, d, target_index=0, noise_dim=3)
+    x = tf.random.normal([6, 5, 1], seed=1)
+    draws = gan.draw(x, 7, training=False, seed=tf.constant([1, 2], tf.int64))
+    assert gan.head_noise and draws.shape == (6, 7, 2) and gan.generate(x).shape == (6, 2)
+    assert float(tf.math.reduce_std(draws[:, :, 0], axis=1)[0]) > 0  # the draws differ
+    mode = gan.generate(x, noise_scale=0.0)
+    # Zero noise: every draw is the window's one LSTM output through the head.
+    np.testing.assert_allclose(gan.draw(x, 3, False, None, noise_scale=0.0).numpy(),
+                               np.repeat(mode.numpy()[:, None], 3, axis=1), rtol=1e-6)
+    path = str(tmp_path / "generator.keras")
+    g.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    noise = tf.random.normal([6, 4, 3], seed=2)
+    np.testing.assert_allclose(loaded([x, noise]).numpy(), g([x, noise]).numpy(), rtol=1e-6)

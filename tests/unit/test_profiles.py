@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstmgan_ray.config import Config, ConfigError, available_profiles, load_config, read_config_file
+from lstmgan_ray.config import Config, ConfigError, available_profiles, load_config, read_config_file, resolve_profile
 from tests.helpers import TINY_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,8 +16,26 @@ PACKAGED_FAST = ROOT / "lstmgan_ray" / "config" / "profiles" / "fast.yaml"
 
 
 def test_shipped_profile_is_the_only_copy():
-    assert available_profiles() == ["default", "fast"]
+    assert available_profiles() == ["default", "design", "auto", "cpu", "fast"]
     assert PACKAGED_FAST.is_file() and not (ROOT / "configs" / "fast.yaml").exists()
+
+
+def test_auto_profile_is_cpu_sized_unless_the_workers_have_gpus(tmp_path):
+    design = Config()
+    cpu = load_config(profile=resolve_profile("auto"))
+    assert resolve_profile("auto") == "cpu" and resolve_profile(None) == resolve_profile("default") == "default"
+    assert cpu.model.generator_units == [w // 4 for w in design.model.generator_units]
+    # Only the LSTM widths change: the Dense head, the discriminator and the training stay the design's.
+    assert cpu.model.model_dump(exclude={"generator_units"}) == design.model.model_dump(exclude={"generator_units"})
+    assert cpu.train == design.train and cpu.data == design.data
+    assert resolve_profile("auto", **{"run.use_gpu": True}) == "default"
+    path = tmp_path / "gpu.yaml"
+    path.write_text("run:\n  use_gpu: true\n")
+    assert resolve_profile("auto", path) == "default"
+    assert resolve_profile("auto", None, ["run.use_gpu=true"]) == "default"
+    assert load_config(profile="design") == design
+    with pytest.raises(ConfigError, match="resolve_profile"):
+        load_config(profile="auto")
 
 
 def test_fast_profile_sits_under_the_file_the_sets_and_the_flags(tmp_path):
@@ -118,7 +136,7 @@ def test_mixed_precision_builds_float32_outputs_and_scaled_learning_rates():
     assert gan.generator.get_layer("next_values").compute_dtype == "float32"
     assert gan.discriminator.get_layer("logit").compute_dtype == "float32"
     assert isinstance(gan.g_optimizer, SyncedLossScaleOptimizer)  # float16 needs loss scaling
-    assert float(gan.g_optimizer.learning_rate) == pytest.approx(2e-4)  # 1e-4 x sqrt(512 / 128)
+    assert float(gan.g_optimizer.learning_rate) == pytest.approx(6e-4)  # 3e-4 x sqrt(512 / 128)
 
 
 def test_one_non_finite_gradient_poisons_all_so_every_worker_skips():

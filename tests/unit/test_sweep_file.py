@@ -25,7 +25,7 @@ def test_bundled_sweep_file_covers_the_issue_space_and_maps_to_tune():
     assert isinstance(space["train.g_learning_rate"], Float)
     assert isinstance(space["train.g_learning_rate"].get_sampler(), LogUniform)
     assert isinstance(space["train.loss"], Categorical)
-    assert spec.window_lengths() == [3, 5, 10]
+    assert spec.window_lengths() == [10, 20, 30]
     # Derived defaults follow the sampled values: wgan-gp brings its 5 critic steps.
     assert spec.trial_config({"train.loss": "wgan-gp"}).train.n_critic == 5
     assert spec.trial_config({"train.loss": "gan"}).train.n_critic == 1
