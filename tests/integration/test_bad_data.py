@@ -28,7 +28,9 @@ def test_value_problems_all_reported_before_training(tmp_path, storage, ray_addr
     c = pd.concat([c, c.iloc[[5]]])  # a duplicated timestamp
     path = write_dataset(tmp_path / "vals", [a, b, c], files=2)
     before = tree_digest(storage)
-    proc = run_job("train.py", "--data", path, *SETS, "--storage-path", str(storage), "--name", "new",
+    # Every numeric column a feature, so the problems planted in `high` count too.
+    proc = run_job("train.py", "--data", path, *SETS, "--set", "data.features=all", "--storage-path", str(storage),
+                   "--name", "new",
                    timeout=300, env={"RAY_ADDRESS": ray_address})
     assert proc.returncode == 2, proc.stderr[-2000:]
     for culprit in ("series AAA: column 'close': 1 NaN/inf", "series BBB: column 'high': 1 NaN/inf",

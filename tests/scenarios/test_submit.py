@@ -199,7 +199,7 @@ def test_submitted_training_job_on_two_workers_then_resumed(head, bars_dir, tmp_
         assert key in summary["metrics"], key
     history = pd.read_csv(storage / "cli" / "metrics.csv")
     assert list(history["epoch"]) == [1, 2]
-    assert summary["metrics"]["val_rmse"] == pytest.approx(history["val_rmse"].min())
+    assert summary["metrics"]["val_crps"] == pytest.approx(history["val_crps"].min())  # the checkpoint metric
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(storage / "cli" / "tensorboard"))
     with open(os.path.join(best, "config.json")) as fh:
         saved = json.load(fh)
