@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from lstmgan_ray.model.scoring import interval_rank
+
 LOWER_IS_BETTER = ("rmse", "mae", "mape")
 HIGHER_IS_BETTER = ("directional_accuracy",)
 
@@ -56,15 +58,6 @@ def up_share(actual: np.ndarray, last: np.ndarray) -> float:
     move = np.sign(actual - np.asarray(last, np.float64)[:, None])[np.isfinite(actual)]
     move = move[move != 0]
     return float(np.mean(move > 0)) if len(move) else float("nan")
-
-
-def interval_rank(draws: int, level: float = 0.9) -> int:
-    """Which order statistic bounds the central ``level`` interval of ``draws`` draws: the j-th
-    smallest and j-th largest, j = round((1 - level) / 2 * (K + 1)), at least 1. For exchangeable
-    draws the interval then covers (K + 1 - 2j) / (K + 1): exactly ``level`` when K + 1 is a multiple
-    of 20 for 90% (19, 39, 59, ...); interpolated sample quantiles would cover about
-    level * (K - 1) / (K + 1), biased low (0.865 for K = 50)."""
-    return max(1, int(round((1.0 - level) / 2.0 * (draws + 1))))
 
 
 def nominal_coverage(draws: int, level: float = 0.9) -> float:

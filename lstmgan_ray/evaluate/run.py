@@ -215,14 +215,13 @@ def synthetic(setup: Setup, o: EvaluateOptions, say: Progress) -> tuple[dict[str
                                       epochs=o.classifier_epochs, seed=o.seed, paths=o.paths, steps=steps,
                                       classifier_seeds=o.classifier_seeds)
     say(f"scenario baselines: {', '.join(setup.classical.models())} paths, scored like the GAN's")
-    garch: dict[str, np.ndarray] = {}
-    metrics["scenarios"] = compare_scenarios(
+    metrics["scenarios"], drawn = compare_scenarios(
         setup.classical, dict(zip(seeds["series_id"].astype(str), seeds["origin"], strict=True)), series,
         metrics, paths=o.paths, seq_len=o.seq_len, holdout=o.holdout, epochs=o.classifier_epochs,
-        seeds=[o.seed + i for i in range(o.classifier_seeds)], examples=garch)
+        seeds=[o.seed + i for i in range(o.classifier_seeds)])
     starts = dict(zip(seeds["series_id"].astype(str), seeds["last"], strict=True))
-    for sid, changes in garch.items():  # one GARCH scenario in original units, beside the GAN's in the figure
-        series[sid]["garch_path"] = to_original_units(changes[None, :], np.array([starts[sid]]), np.zeros(1),
+    for sid, paths in drawn.get("garch_t", {}).items():  # one GARCH scenario, beside the GAN's in the figure
+        series[sid]["garch_path"] = to_original_units(paths[:1], np.array([starts[sid]]), np.zeros(1),
                                                       np.ones(1), inputs.config["data"]["target_transform"])[0]
     return metrics, series, held
 

@@ -94,14 +94,16 @@ def scenario_scores(series: dict[str, dict], baselines: dict[str, dict[str, np.n
 
 def compare_scenarios(c: Classical, origins: dict[str, np.datetime64], series: dict[str, dict], gan: dict[str, Any],
                       *, paths: int, seq_len: int, holdout: float, epochs: int, seeds: list[int],
-                      examples: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+                      ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
     """The classical baselines' long scenarios from the GAN's ``origins`` (each series' first test window),
     as many and as long as its paths, scored beside the GAN's (``gan``: its synthetic metrics) and the
-    real test years. ``examples``, when given, receives each series' first GARCH path (its returns)
-    for the paths figure."""
+    real test years.
+
+    Returns:
+        (the scores, the drawn paths: baseline -> series -> ``[paths, steps]`` changes), the paths
+        for figures that show a baseline's scenario beside the GAN's.
+    """
     drawn = scenario_draws(c, origins, paths, {sid: len(s["real"]) for sid, s in series.items()}, seed=seeds[0])
-    if examples is not None:
-        examples.update({sid: p[0] for sid, p in drawn.get("garch_t", {}).items()})
     out = scenario_scores(series, drawn, {sid: float(np.std(c.history[sid].train)) for sid in series})
     scores = baseline_discriminative(series, drawn, usable=gan["series_scored"], seq_len=seq_len, holdout=holdout,
                                      seeds=seeds, epochs=epochs)
@@ -109,4 +111,4 @@ def compare_scenarios(c: Classical, origins: dict[str, np.datetime64], series: d
     for name, score in scores.items():
         out["models"][name]["discriminative"] = score
     out["paths"], out["skipped"] = paths, ({"garch_t": c.skipped} if c.skipped else {})
-    return out
+    return out, drawn

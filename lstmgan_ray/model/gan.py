@@ -318,7 +318,7 @@ class LSTMGAN(keras.Model):
         mu = tf.cast(features["mu"], tf.float32)[:, None]
         real = tf.cast(real_next, tf.float32) * sd + mu
         samples = samples * sd[:, None] + mu[:, None]
-        return S.sample_crps(real, samples), S.interval_covered(real, samples, outer=max(1, (draws + 1) // 20))
+        return S.sample_crps(real, samples), S.interval_covered(real, samples)
 
     def test_step(self, data):
         features, real_next = data

@@ -47,12 +47,23 @@ def sample_crps(real: tf.Tensor, samples: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(accuracy - 0.5 * spread, axis=-1)
 
 
-def interval_covered(real: tf.Tensor, samples: tf.Tensor, outer: int = 1) -> tf.Tensor:
-    """Per window, the share of steps whose real value lies between the ``outer``-th smallest and
-    ``outer``-th largest of K draws. For exchangeable draws that interval covers with probability
-    (K + 1 - 2 outer) / (K + 1): with K = 19 and outer = 1, exactly 90%."""
+def interval_rank(draws: int, level: float = 0.9) -> int:
+    """Which order statistic bounds the central ``level`` interval of ``draws`` draws: the j-th
+    smallest and j-th largest, j = round((1 - level) / 2 * (K + 1)), at least 1. For exchangeable
+    draws the interval then covers (K + 1 - 2j) / (K + 1): exactly ``level`` when K + 1 is a multiple
+    of 20 for 90% (19, 39, 59, ...); interpolated sample quantiles would cover about
+    level * (K - 1) / (K + 1), biased low (0.865 for K = 50). Training's ``val_coverage90`` and
+    ``lstmgan-evaluate`` both use it, so their coverages mean the same thing."""
+    return max(1, int(round((1.0 - level) / 2.0 * (draws + 1))))
+
+
+def interval_covered(real: tf.Tensor, samples: tf.Tensor, level: float = 0.9) -> tf.Tensor:
+    """Per window, the share of steps whose real value lies in the central ``level`` interval of
+    its K draws (``interval_rank``): with K = 19, between the smallest and the largest, exactly 90%
+    for exchangeable draws."""
     ordered = tf.sort(tf.cast(samples, tf.float32), axis=1)
-    k = tf.shape(ordered)[1]
+    k = samples.shape[1]
+    outer = interval_rank(k, level)
     low, high = ordered[:, outer - 1, :], ordered[:, k - outer, :]
     real = tf.cast(real, tf.float32)
     inside = tf.cast((real >= low) & (real <= high), tf.float32)

@@ -64,8 +64,10 @@ def test_baseline_scenarios_are_scored_beside_the_gans(world, monkeypatch):
 
     monkeypatch.setattr("lstmgan_ray.evaluate.scenarios.discriminative_score", classifier)
     gan = {"series_scored": ["S"], "discriminative": {"discriminative_score": 0.3}}
-    sc = compare_scenarios(classical, {"S": origin}, series, gan, paths=12, seq_len=20, holdout=0.2, epochs=1,
-                           seeds=[3, 4, 5])
+    sc, drawn = compare_scenarios(classical, {"S": origin}, series, gan, paths=12, seq_len=20, holdout=0.2,
+                                  epochs=1, seeds=[3, 4, 5])
+    assert {name: paths["S"].shape for name, paths in drawn.items()} == {"block_bootstrap": (12, 999),
+                                                                         "garch_t": (12, 999)}
     assert set(sc["models"]) == {"gan", "block_bootstrap", "garch_t"} and sc["steps"] == {"S": 999}
     assert sc["models"]["gan"]["discriminative"] == gan["discriminative"]  # computed once, by synthetic_metrics
     assert [seed for *_, seed in calls] == [3, 4, 5, 3, 4, 5]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lstmgan_ray.model.scoring import energy_score, interval_covered, sample_crps
+from lstmgan_ray.model.scoring import energy_score, interval_covered, interval_rank, sample_crps
 
 
 def energy_reference(real: np.ndarray, samples: np.ndarray) -> np.ndarray:
@@ -46,6 +46,10 @@ def test_energy_score_is_minimised_by_the_true_spread(truth_sd):
 def test_nineteen_draws_cover_ninety_percent_of_exchangeable_outcomes():
     rng = np.random.default_rng(2)
     draws = rng.normal(size=(20000, 20, 1)).astype(np.float32)  # the truth is a 20th draw
-    covered = interval_covered(draws[:, 0], draws[:, 1:], outer=1).numpy()
+    covered = interval_covered(draws[:, 0], draws[:, 1:]).numpy()
     assert abs(covered.mean() - 0.9) < 0.01
+    # with 39 draws the 2nd smallest and 2nd largest bound the 90% interval: still exact
+    wider = rng.normal(size=(20000, 40, 1)).astype(np.float32)
+    assert interval_rank(39) == 2
+    assert abs(interval_covered(wider[:, 0], wider[:, 1:]).numpy().mean() - 0.9) < 0.01
     assert interval_covered(np.zeros((1, 1)), np.full((1, 19, 1), 5.0)).numpy()[0] == 0.0
