@@ -1,6 +1,6 @@
 # Development targets. `make test-fast` is the everyday tier (no Ray, seconds to a few minutes);
-# `make test` is the whole suite, as CI runs it; `make bench` the performance benchmark (README
-# "Performance"): under 6 minutes on a quiet 2-core machine, 12.5 on a loaded one.
+# `make test` is the whole suite, as CI runs it; `make bench` the performance benchmark
+# (docs/performance.md): under 6 minutes on a quiet 2-core machine, 12.5 on a loaded one.
 PYTHON ?= .venv/bin/python
 
 .PHONY: test test-fast lint bench bench-smoke

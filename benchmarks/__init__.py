@@ -1,4 +1,4 @@
 """``make bench`` / ``python -m benchmarks``: how fast the project trains on this machine, and why.
 
-Every figure is measured in the run that prints it; README "Performance" quotes one such run.
+Every figure is measured in the run that prints it; docs/performance.md quotes one such run.
 """

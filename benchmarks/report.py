@@ -1,4 +1,4 @@
-"""The benchmark result as text: what ``make bench`` prints and README "Performance" quotes."""
+"""The benchmark result as text: what ``make bench`` prints and docs/performance.md quotes."""
 
 from __future__ import annotations
 

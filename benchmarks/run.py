@@ -267,7 +267,7 @@ def run_startup(time_tensorflow_import: bool = True) -> dict[str, Any]:
 
 
 def run_all(s: Settings, progress=print) -> dict[str, Any]:
-    """Run the selected sections; returns the result dict (README "Performance" explains it)."""
+    """Run the selected sections; returns the result dict (docs/performance.md explains it)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     t_start = time.perf_counter()  # the run's duration includes these imports
     import ray  # here, after TF_CPP_MIN_LOG_LEVEL is set: TensorFlow reads it when it loads

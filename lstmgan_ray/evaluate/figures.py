@@ -63,6 +63,31 @@ def fan_figure(series: dict[str, dict[str, np.ndarray]], path: str, last: int = 
     return _save(plt, fig, path)
 
 
+def horizon_fan_figure(series: dict[str, dict[str, np.ndarray]], path: str, fans: int = 6) -> str:
+    """Fans of H-step forecast paths from ``fans`` origins spread over the test split, drawn on the actual
+    path: one picture of whether the conditional spread opens and narrows with the market's.
+
+    ``series[sid]`` holds ``origin`` ``[N]`` times and ``last`` ``[N]`` values at each window's end,
+    ``future_time`` ``[N, H]``, ``future_actual`` ``[N, H]`` and the sampled paths ``sampled`` ``[N, K, H]``.
+    """
+    plt, fig, axes = _panels(len(series))
+    for ax, (sid, s) in zip(axes[:, 0], list(series.items())[:MAX_SERIES], strict=True):
+        ax.plot(s["origin"], s["last"], color=REAL, lw=1.0, label="actual")
+        horizon = s["sampled"].shape[2]
+        known = np.flatnonzero(np.isfinite(s["future_actual"][:, -1]))
+        starts = known[np.linspace(0, len(known) - 1, fans).astype(int)] if len(known) else []
+        for n, i in enumerate(np.unique(starts)):
+            when = np.concatenate([s["origin"][i:i + 1], s["future_time"][i].astype("datetime64[ns]")])
+            q = np.quantile(s["sampled"][i], [0.05, 0.25, 0.75, 0.95], axis=0)
+            q = np.concatenate([np.full((4, 1), s["last"][i]), q], axis=1)
+            ax.fill_between(when, q[0], q[3], color=GAN, alpha=0.25, lw=0, label="GAN paths 5-95%" if n == 0 else None)
+            ax.fill_between(when, q[1], q[2], color=GAN, alpha=0.5, lw=0, label="GAN paths 25-75%" if n == 0 else None)
+        ax.set_title(f"{sid}: {horizon}-step forecast fans from {len(np.unique(starts))} test windows", fontsize=10)
+        ax.tick_params(labelsize=8)
+    axes[0, 0].legend(fontsize=7, ncol=3, loc="upper left")
+    return _save(plt, fig, path)
+
+
 def paths_figure(series: dict[str, dict[str, np.ndarray]], path: str, max_paths: int = 20) -> str:
     """Synthetic paths rolled out from the first test window against the real test path."""
     plt, fig, axes = _panels(len(series))

@@ -108,3 +108,15 @@ def fan_series(windows: dict[str, np.ndarray], sampled: np.ndarray, point: np.nd
                     "point": point[m, 0], "supervised": supervised[m, 0],
                     **{name: q[i][m] for i, name in enumerate(("q05", "q25", "q75", "q95"))}}
     return out
+
+
+def horizon_fan_series(windows: dict[str, np.ndarray], sampled: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Per series, what ``figures.horizon_fan_figure`` draws: origins, their values, the H steps ahead
+    (times, actual values) and the sampled paths ``[N, K, H]`` in original units."""
+    out = {}
+    for sid in np.unique(windows["series_id"].astype(str)):
+        m = windows["series_id"].astype(str) == sid
+        out[sid] = {"origin": windows["origin"][m].astype("datetime64[ns]"), "last": windows["last"][m],
+                    "future_time": windows["future_time"][m], "future_actual": windows["future_actual"][m],
+                    "sampled": sampled[m]}
+    return out

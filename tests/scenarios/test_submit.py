@@ -153,7 +153,7 @@ def ray_cli(head, *args, env=None, timeout=300) -> subprocess.CompletedProcess:
 
 
 def submit(head, submission_id: str, *job_args, env=None, timeout=900) -> subprocess.CompletedProcess:
-    """`ray job submit` exactly as the README writes it; it waits for the job and tails its logs
+    """`ray job submit` exactly as docs/cluster.md writes it; it waits for the job and tails its logs
     (exit code 1 if the job failed), so ``timeout`` is the deadline.
 
     A submission the head did not take (no job under that id: the job agent not up yet on a

@@ -1,4 +1,4 @@
-"""cluster.yaml: valid for the installed Ray's cluster launcher, and shaped as the README promises
+"""cluster.yaml: valid for the installed Ray's cluster launcher, and shaped as docs/cluster.md promises
 (a head that trains nothing, GPU workers from zero, a spot type, one install everywhere, nothing
 reachable from outside but SSH, no credentials). No cloud account and no Ray instance needed."""
 
