@@ -17,6 +17,7 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
 
 from tests.helpers import BUNDLED_DATA, SERIES, TRAINED_DAYS, make_series, trained_config, write_dataset
+from tests.s3 import new_bucket, start_server, stop_server
 
 TIERS = {"integration": ("slow",), "scenarios": ("slow", "scenario")}
 
@@ -42,8 +43,24 @@ def bars_dir(tmp_path_factory, bars_frames) -> str:
 
 
 @pytest.fixture(scope="session")
-def ray_local():
-    """One real local Ray instance for the session (4 logical CPUs on the 2-core machine)."""
+def s3_server():
+    """A real S3-compatible server (moto) on loopback for the session, endpoint and dummy credentials in
+    the environment (``tests/s3.py``)."""
+    server = start_server()
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture()
+def bucket(s3_server) -> str:
+    """``s3://<fresh bucket>`` on the session's S3 server."""
+    return new_bucket(s3_server)
+
+
+@pytest.fixture(scope="session")
+def ray_local(s3_server):
+    """One real local Ray instance for the session (4 logical CPUs on the 2-core machine). Started after
+    the S3 server: every Ray process inherits its endpoint, as a cluster's nodes reach object storage."""
     import ray
 
     # address="local": never join a `ray start` head found on the machine (/tmp/ray/ray_current_cluster).

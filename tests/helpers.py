@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -168,3 +170,13 @@ def bad_dataset(kind: str, root) -> list[str]:
         write_table(os.path.join(root, "neg", "a.parquet"), a)
         return ["--data", os.path.join(root, "neg")]
     raise ValueError(kind)
+
+
+def unloadable_copy(checkpoint: str, root) -> str:
+    """The checkpoint with a generator that passes every file check (a whole zip) but cannot be loaded:
+    a job using it fails only once its actors start, long after it claimed its output."""
+    broken = os.path.join(str(root), "unloadable")
+    shutil.copytree(checkpoint, broken)
+    with zipfile.ZipFile(os.path.join(broken, "generator.keras"), "w") as zf:
+        zf.writestr("config.json", "this is no model")
+    return broken

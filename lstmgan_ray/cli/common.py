@@ -75,7 +75,8 @@ def add_resume_arguments(parser: argparse.ArgumentParser, what: str) -> None:
     """``--resume`` / ``--overwrite``: what to do with something already at STORAGE_PATH/NAME."""
     parser.add_argument("--resume", action="store_true", help=f"continue {what}")
     parser.add_argument("--overwrite", action="store_true",
-                        help="delete what is at STORAGE_PATH/NAME and start over")
+                        help="replace what is at STORAGE_PATH/NAME: it is set aside when the new job starts, "
+                             "deleted when it succeeded and put back when it failed")
 
 
 def disconnect_ray() -> None:

@@ -23,8 +23,8 @@ from lstmgan_ray.evaluate.options import (
 
 def _inference_arguments(parser: argparse.ArgumentParser, *, paths: int, out_help: str, horizon_help: str) -> None:
     """Flags both jobs share: what to read, where to write, and the Ray Data actor pool."""
-    parser.add_argument("--checkpoint", required=True, help="checkpoint directory (a run's checkpoint_epoch_NNNN "
-                                                            "or a sweep's best/)")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint directory or URI (a run's "
+                                                            "checkpoint_epoch_NNNN or a sweep's best/)")
     parser.add_argument("--data", help="Parquet file, directory or URI (default: the checkpoint's data.path)")
     parser.add_argument("--out", required=True, help=out_help)
     parser.add_argument("--paths", type=int, default=paths, help=f"stochastic paths per window (default {paths})")
@@ -35,7 +35,8 @@ def _inference_arguments(parser: argparse.ArgumentParser, *, paths: int, out_hel
                                                                    "(default 1)")
     parser.add_argument("--num-cpus", type=float, default=1.0, help="CPUs per actor (default 1)")
     parser.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per actor (default 0)")
-    parser.add_argument("--overwrite", action="store_true", help="replace what is in --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace what is in --out (only once the new output is complete)")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
 
 

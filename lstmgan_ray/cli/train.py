@@ -25,7 +25,7 @@ def train_parser() -> argparse.ArgumentParser:
                         help="Ray Train workers, or a range for an elastic run (run.num_workers)")
     parser.add_argument("--use-gpu", action="store_true", default=None, help="one GPU per worker")
     parser.add_argument("--batch-size", type=int, help="GLOBAL batch size (train.batch_size)")
-    parser.add_argument("--resume-from", help="checkpoint directory to continue training from")
+    parser.add_argument("--resume-from", help="checkpoint directory or URI to continue training from")
     add_resume_arguments(parser, "the run already at STORAGE_PATH/NAME from its latest checkpoint")
     return parser
 

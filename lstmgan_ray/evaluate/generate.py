@@ -17,6 +17,7 @@ series. Values are returned in original units through ``model.gan.next_values_to
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import zlib
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import ray
 import tensorflow as tf
 from ray.data import ActorPoolStrategy
 
@@ -36,12 +38,12 @@ from lstmgan_ray.data.inference import (
     window_dataset,
 )
 from lstmgan_ray.data.windows import VolFilter, vol_filter
-from lstmgan_ray.errors import ConfigError, DataError
+from lstmgan_ray.errors import CheckpointError, ConfigError, DataError
 from lstmgan_ray.evaluate.inputs import open_inputs
 from lstmgan_ray.evaluate.options import ActorOptions, GenerateOptions
 from lstmgan_ray.model.gan import LSTMGAN, next_values_to_prices
-from lstmgan_ray.storage import claim_output, resolve_path
-from lstmgan_ray.train.checkpoint import load_checkpoint
+from lstmgan_ray.storage import claim_output, is_uri, join, read_bytes, resolve_path, staged_output
+from lstmgan_ray.train.checkpoint import REQUIRED_FILES, LoadedCheckpoint, load_checkpoint
 from lstmgan_ray.train.driver import init_ray
 
 OUTPUT_COLUMNS = ("series_id", "split", "origin", "timestamp", "step", "path", "value", "point", "actual")
@@ -104,7 +106,9 @@ class GeneratorActor:
     """Ray Data callable class: loads a checkpoint's generator once, rolls out every batch it gets.
 
     Args:
-        checkpoint: the checkpoint directory (read by each actor; on a cluster, storage every node reaches).
+        checkpoint: ``checkpoint_source``: a URI, which each actor downloads once, or a local
+            checkpoint's files in Ray's object store (an actor may run on a node without the
+            driver's disk).
         paths: stochastic paths per window.
         horizon: target steps per path.
         seed: base of the stateless noise draws.
@@ -113,9 +117,9 @@ class GeneratorActor:
             synthetic paths would pay a second sequential rollout for it.
     """
 
-    def __init__(self, checkpoint: str, *, paths: int, horizon: int, seed: int = 0, noise_scale: float = 1.0,
-                 point: bool = True):
-        loaded = load_checkpoint(checkpoint)
+    def __init__(self, checkpoint: str | dict[str, Any], *, paths: int, horizon: int, seed: int = 0,
+                 noise_scale: float = 1.0, point: bool = True):
+        loaded = open_source(checkpoint)
         self.transform = loaded.config["data"]["target_transform"]
         self.target_index = int(loaded.scaler["target_index"])
         self.paths, self.horizon, self.seed, self.point = int(paths), int(horizon), int(seed), bool(point)
@@ -155,6 +159,32 @@ class GeneratorActor:
         return long_rows(batch, sampled, central)
 
 
+def checkpoint_source(checkpoint: str) -> str | dict[str, Any]:
+    """What the actors load: a URI as it is (every node reads it), or a local checkpoint's files put
+    into Ray's object store once, since on a cluster an actor may land on a node without that path."""
+    if is_uri(checkpoint):
+        return checkpoint
+    files = {name: read_bytes(join(checkpoint, name)) for name in REQUIRED_FILES}
+    return {"path": checkpoint, "files": ray.put(files)}
+
+
+def open_source(source: str | dict[str, Any]) -> LoadedCheckpoint:
+    """Load a ``checkpoint_source`` once (an actor's constructor): a URI is downloaded, shipped files are
+    written to a temporary directory; either is deleted once the networks are in memory."""
+    if isinstance(source, str):
+        return load_checkpoint(source)
+    with tempfile.TemporaryDirectory(prefix="lstmgan-checkpoint-") as tmp:
+        for name, body in ray.get(source["files"]).items():
+            with open(os.path.join(tmp, name), "wb") as fh:
+                fh.write(body)
+        try:
+            loaded = load_checkpoint(tmp)
+        except CheckpointError as err:  # named as the user gave it, not as the temporary copy
+            raise CheckpointError(str(err).replace(tmp, source["path"])) from None
+    loaded.path = source["path"]
+    return loaded
+
+
 def long_rows(batch: dict[str, np.ndarray], sampled: np.ndarray, central: np.ndarray | None):
     """The output table: one row per window x path x step (see ``OUTPUT_COLUMNS``); null where unknown."""
     n, k, h = sampled.shape
@@ -188,7 +218,7 @@ def generate_dataset(windows, checkpoint: str, *, paths: int, horizon: int, seed
         num_cpus, num_gpus: resources reserved per actor.
     """
     return windows.map_batches(
-        GeneratorActor, fn_constructor_args=(checkpoint,),
+        GeneratorActor, fn_constructor_args=(checkpoint_source(checkpoint),),
         fn_constructor_kwargs={"paths": paths, "horizon": horizon, "seed": seed, "noise_scale": noise_scale,
                                "point": point},
         batch_size=batch_size, batch_format="numpy", compute=ActorPoolStrategy(size=concurrency),
@@ -198,13 +228,12 @@ def generate_dataset(windows, checkpoint: str, *, paths: int, horizon: int, seed
 # -- the stages shared with evaluate ---------------------------------------------------
 
 def claim_out(out: str, overwrite: bool) -> str:
-    """``out`` resolved and ready to write into; refused when it holds files unless ``overwrite`` (then emptied).
-
-    Claimed only after the inputs are known good, so ``--overwrite`` never empties it for nothing.
-    """
+    """``out`` resolved and claimed: refused when it holds files unless ``overwrite``. Nothing is deleted
+    here: the job writes into a staging directory beside it and swaps it in once complete
+    (``storage.staged_output``), so a job that fails leaves what ``out`` held untouched."""
     out = resolve_path(out)
     try:
-        claim_output(out, overwrite=overwrite, keep_dir=True,
+        claim_output(out, overwrite=overwrite,
                      refusal=f"--out {out}: already holds files; pass --overwrite to replace them or choose another")
     except ConfigError as err:
         if str(err).startswith("--out "):
@@ -265,7 +294,8 @@ def run_generate(checkpoint: str, data: str | None, out: str, options: GenerateO
     Args:
         checkpoint: checkpoint directory.
         data: Parquet file, directory or URI (``None``: the checkpoint's ``data.path``).
-        out: output directory or URI; refused when it holds files unless ``options.overwrite``.
+        out: output directory or URI; refused when it holds files unless ``options.overwrite``, and
+            replaced only when the new output is complete.
         options: see ``GenerateOptions`` (default: all defaults).
         inputs: ``open_inputs(checkpoint, data)`` when the caller has already checked them.
     """
@@ -282,7 +312,8 @@ def run_generate(checkpoint: str, data: str | None, out: str, options: GenerateO
         print(f"{o.mode}: {n_windows} {'seed ' if o.mode == 'synthesize' else ''}window(s) of the {o.split} split "
               f"from {len(scalers)} series; {o.paths} path(s) of {horizon} step(s) each, {o.concurrency} "
               f"actor(s), batches of {o.batch_size}", flush=True)
-    count = write_paths(windows, inputs, o, horizon, out)
+    with staged_output(out) as staged:
+        count = write_paths(windows, inputs, o, horizon, staged)
     seconds = time.perf_counter() - started
     if verbose:
         print(f"{o.mode}: wrote {count} rows to {out} in {seconds:.1f}s", flush=True)

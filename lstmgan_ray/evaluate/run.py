@@ -61,9 +61,11 @@ from lstmgan_ray.evaluate.scenarios import compare_scenarios
 from lstmgan_ray.evaluate.scoring import (
     fan_series,
     forecast_metrics,
+    horizon_fan_series,
     synthetic_metrics,
     synthetic_returns,
 )
+from lstmgan_ray.storage import parent, staged_output, write_atomic
 from lstmgan_ray.train.progress import read_history
 
 METRICS_FILE = "metrics.json"
@@ -159,7 +161,8 @@ def forecast(setup: Setup, o: EvaluateOptions, say: Progress) -> tuple[np.ndarra
 def baselines(setup: Setup, o: EvaluateOptions, out: str, say: Progress) -> tuple[np.ndarray, dict[str, Any]]:
     """The supervised-only baseline's test forecasts ``[N, H]``, and where it came from (loaded or trained).
 
-    A trained baseline is saved into ``out`` at once, so a later run can pass it as ``--baseline-model``.
+    A trained baseline is saved into ``out`` (the staging directory swapped in at the end), so a later
+    run can pass it as ``--baseline-model``.
     """
     inputs = setup.inputs
     cfg, spec, feature_size = inputs.config, inputs.spec, len(inputs.spec["features"])
@@ -227,8 +230,9 @@ def synthetic(setup: Setup, o: EvaluateOptions, say: Progress) -> tuple[dict[str
 
 
 def figures(setup: Setup, o: EvaluateOptions, out: str, fan: dict, series: dict, scores: dict[str, Any],
-            held: dict, history: list[dict[str, Any]]) -> dict[str, str]:
-    """Every PNG of the report, by name; the training curves only when the run's history is there."""
+            held: dict, history: list[dict[str, Any]], sampled: np.ndarray | None = None) -> dict[str, str]:
+    """Every PNG of the report, by name; the training curves only when the run's history is there, and
+    the H-step fans only for forecasts of more than one step (``sampled`` ``[N, K, H]``)."""
     synthetic_scores = scores["synthetic"]
     drawn = {
         "forecast_fan": draw.fan_figure(fan, os.path.join(out, "forecast_fan.png")),
@@ -242,6 +246,9 @@ def figures(setup: Setup, o: EvaluateOptions, out: str, fan: dict, series: dict,
         "projection": draw.projection_figure(held["real"], held["synthetic"], os.path.join(out, "projection.png"),
                                                tsne=o.tsne, seed=o.seed),
     }
+    if sampled is not None and sampled.shape[2] > 1:
+        drawn["horizon_fan"] = draw.horizon_fan_figure(horizon_fan_series(setup.windows, sampled),
+                                                       os.path.join(out, "horizon_fan.png"))
     if history:
         drawn["training_curves"] = draw.training_figure(history, os.path.join(out, "training_curves.png"),
                                                           epoch=setup.inputs.state.get("epoch"))
@@ -249,8 +256,10 @@ def figures(setup: Setup, o: EvaluateOptions, out: str, fan: dict, series: dict,
 
 
 def write_results(setup: Setup, o: EvaluateOptions, out: str, scores: dict[str, Any], drawn: dict[str, str],
-                  history: list[dict[str, Any]], say: Progress) -> dict[str, Any]:
-    """``metrics.json`` and ``report.md``; returns the job's summary (the CLI's last stdout line)."""
+                  history: list[dict[str, Any]], say: Progress, final: str | None = None) -> dict[str, Any]:
+    """``metrics.json`` and ``report.md`` into ``out``; returns the job's summary (the CLI's last stdout
+    line), whose paths are in ``final``, where ``out`` (a staging directory) will be swapped in."""
+    final = final or out
     inputs, forecast_scores, synthetic_scores = setup.inputs, scores["forecast"], scores["synthetic"]
     metrics = {
         "checkpoint": inputs.checkpoint, "checkpoint_epoch": inputs.state.get("epoch"), "data": inputs.data_cfg["path"],
@@ -260,11 +269,9 @@ def write_results(setup: Setup, o: EvaluateOptions, out: str, scores: dict[str, 
                      "max_lag": o.max_lag, "classifier_epochs": o.classifier_epochs,
                      "classifier_seeds": o.classifier_seeds, "seed": o.seed, "tsne": o.tsne},
     }
-    report_path = report.write_report(out, metrics, drawn)
-    with open(os.path.join(out, METRICS_FILE), "w") as fh:
-        json.dump(metrics, fh, indent=1, default=_json_default)
-    say(f"wrote {out}")
-    return {"out": out, "report": report_path, "metrics": os.path.join(out, METRICS_FILE),
+    report_path = os.path.join(final, os.path.basename(report.write_report(out, metrics, drawn)))
+    write_atomic(os.path.join(out, METRICS_FILE), json.dumps(metrics, indent=1, default=_json_default))
+    return {"out": final, "report": report_path, "metrics": os.path.join(final, METRICS_FILE),
             "figures": sorted(os.path.basename(v) for v in drawn.values()),
             "rmse": {name: m["rmse"] for name, m in forecast_scores["models"].items()},
             "discriminative_score": synthetic_scores["discriminative"]["discriminative_score"],
@@ -279,7 +286,8 @@ def run_evaluate(checkpoint: str, data: str | None, out: str, options: EvaluateO
     Args:
         checkpoint, data: as for ``generate.run_generate``.
         out: local directory for ``metrics.json``, the figures and ``report.md``; refused when
-            it holds files unless ``options.overwrite``.
+            it holds files unless ``options.overwrite``, and replaced only by a complete evaluation
+            (written beside it, then swapped in).
         options: see ``EvaluateOptions`` (default: all defaults).
         inputs: ``open_inputs(checkpoint, data)`` when the caller has already checked them.
     """
@@ -288,26 +296,28 @@ def run_evaluate(checkpoint: str, data: str | None, out: str, options: EvaluateO
     say = Progress(verbose)
     inputs = inputs or open_inputs(checkpoint, data)
     out = claim_out(out, o.overwrite)
-    os.makedirs(out, exist_ok=True)
     setup = prepare(inputs, o, say)
-    sampled, point = forecast(setup, o, say)
-    supervised, baseline_info = baselines(setup, o, out, say)
-    say("forecast metrics")
-    forecast_scores = forecast_metrics(setup.windows, sampled, point, supervised)
-    forecast_scores["distribution"] = distributions(setup, o, sampled)
-    synthetic_scores, series, held = synthetic(setup, o, say)
-    say("figures and report")
-    history = training_history(inputs.checkpoint)
-    scores = {"forecast": forecast_scores, "synthetic": synthetic_scores,
-              "baselines": {"supervised": baseline_info, "classical": setup.classical.summary()}}
-    drawn = figures(setup, o, out, fan_series(setup.windows, sampled, point, supervised), series, scores, held,
-                    history)
-    return write_results(setup, o, out, scores, drawn, history, say)
+    with staged_output(out) as staged:  # ``out`` is replaced only by a complete evaluation
+        sampled, point = forecast(setup, o, say)
+        supervised, baseline_info = baselines(setup, o, staged, say)
+        say("forecast metrics")
+        forecast_scores = forecast_metrics(setup.windows, sampled, point, supervised)
+        forecast_scores["distribution"] = distributions(setup, o, sampled)
+        synthetic_scores, series, held = synthetic(setup, o, say)
+        say("figures and report")
+        history = training_history(inputs.checkpoint)
+        scores = {"forecast": forecast_scores, "synthetic": synthetic_scores,
+                  "baselines": {"supervised": baseline_info, "classical": setup.classical.summary()}}
+        drawn = figures(setup, o, staged, fan_series(setup.windows, sampled, point, supervised), series, scores,
+                        held, history, sampled)
+        summary = write_results(setup, o, staged, scores, drawn, history, say, final=out)
+    say(f"wrote {out}")
+    return summary
 
 
 def training_history(checkpoint: str) -> list[dict[str, Any]]:
     """The per-epoch metrics of the run the checkpoint came from (its parent directory), if there."""
-    return read_history(os.path.dirname(checkpoint.rstrip("/")))
+    return read_history(parent(checkpoint))
 
 
 def _json_default(value: Any) -> Any:

@@ -1,11 +1,28 @@
 """Where jobs read and write: local paths and URIs through one pyarrow filesystem lookup, and the
 one rule every job follows before writing into a directory that already holds something.
 
-Owns path resolution (``resolve_path``), the filesystem for a path or URI (``filesystem_for``)
-and output claiming (``claim_output``); it knows nothing about runs, sweeps or models.
+Owns path resolution (``resolve_path``, ``join``, ``as_uri``), the filesystem for a path or URI
+(``filesystem_for``), whole-or-nothing file writes (``write_atomic``), local copies of remote
+directories (``local_copy``), output claiming (``claim_output``) and replacing results only once
+their replacement is safe (``staged_output``, ``replacing``); it knows nothing about runs, sweeps
+or models.
 """
 
 from lstmgan_ray.storage.claim import Claim, claim_output, holds_entries
-from lstmgan_ray.storage.paths import filesystem_for, is_uri, resolve_path
+from lstmgan_ray.storage.files import (
+    copy_tree,
+    list_files,
+    local_copy,
+    path_type,
+    read_bytes,
+    remove_tree,
+    sibling,
+    write_atomic,
+)
+from lstmgan_ray.storage.paths import as_uri, base_name, filesystem_for, is_inside, is_uri, join, parent, resolve_path
+from lstmgan_ray.storage.replace import COMPLETE_MARKER, Replacement, replacing, staged_output, swap_in
 
-__all__ = ["Claim", "claim_output", "filesystem_for", "holds_entries", "is_uri", "resolve_path"]
+__all__ = ["COMPLETE_MARKER", "Claim", "Replacement", "as_uri", "base_name", "claim_output", "copy_tree",
+           "filesystem_for", "holds_entries", "is_inside", "is_uri", "join", "list_files", "local_copy", "parent",
+           "path_type", "read_bytes", "remove_tree", "replacing", "resolve_path", "sibling", "staged_output",
+           "swap_in", "write_atomic"]

@@ -3,7 +3,8 @@
 Ray Train silently continues a run it finds at the same storage path and name, and
 Parquet writers add files beside old ones; so before a job writes, it claims its
 target. Something already there is refused unless the user said ``--resume`` (use it)
-or ``--overwrite`` (delete it), so nothing written before is lost by accident.
+or ``--overwrite`` (replace it), so nothing written before is lost by accident. A claim
+deletes nothing: what it replaces goes only once the replacement is safe (``replace``).
 """
 
 from __future__ import annotations
@@ -38,17 +39,17 @@ def holds_entries(target: str) -> list[str]:
     return [e.base_name for e in fs.get_file_info(pafs.FileSelector(path, recursive=False))]
 
 
-def claim_output(target: str, *, refusal: str, resume: bool = False, overwrite: bool = False,
-                 keep_dir: bool = False) -> Claim:
-    """Make ``target`` ready to write into, or refuse with ``refusal``.
+def claim_output(target: str, *, refusal: str, resume: bool = False, overwrite: bool = False) -> Claim:
+    """Decide whether a job may write ``target``, or refuse with ``refusal``; nothing is deleted.
 
     Args:
         target: a local directory or URI.
         refusal: the error message when ``target`` holds something and neither flag was
             given; it should name the flags and the way out.
         resume: keep what is there (the job continues it).
-        overwrite: delete what is there (``resume`` wins when both are set).
-        keep_dir: on overwrite, empty the directory instead of removing it.
+        overwrite: the job replaces what is there (``resume`` wins when both are set); the
+            caller swaps the new results in (``replace.staged_output``) or sets the old aside
+            (``replace.replacing``) once it knows the job can run.
     """
     if not holds_entries(target):
         return Claim.NEW
@@ -56,9 +57,4 @@ def claim_output(target: str, *, refusal: str, resume: bool = False, overwrite: 
         return Claim.RESUMED
     if not overwrite:
         raise ConfigError(refusal)
-    fs, path = filesystem_for(target)
-    if keep_dir:
-        fs.delete_dir_contents(path)
-    else:
-        fs.delete_dir(path)
     return Claim.REPLACED

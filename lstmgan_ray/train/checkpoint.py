@@ -13,6 +13,7 @@ Models load with Keras' safe mode, so a checkpoint can never run code.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow.fs as pafs
 
-from lstmgan_ray.errors import CheckpointError
+from lstmgan_ray.errors import CheckpointError, UserError
+from lstmgan_ray.storage import join, list_files, local_copy, path_type, read_bytes, write_atomic
 
 GENERATOR_FILE = "generator.keras"
 DISCRIMINATOR_FILE = "discriminator.keras"
@@ -86,16 +89,20 @@ def save_checkpoint(directory: str, gan, scaler: dict[str, Any], config: dict[st
     np.savez(os.path.join(directory, OPTIMIZER_FILE), **arrays)
     for name, payload in ((SCALER_FILE, scaler), (CONFIG_FILE, config),
                           (STATE_FILE, {"epoch": int(epoch), "step": int(step), "metrics": metrics})):
-        with open(os.path.join(directory, name), "w") as fh:
-            json.dump(payload, fh, indent=1, default=float)
+        write_atomic(os.path.join(directory, name), json.dumps(payload, indent=1, default=float))
     return directory
 
 
 def check_checkpoint_dir(directory: str) -> None:
-    """Raise CheckpointError naming what is missing from a checkpoint directory."""
-    if not os.path.isdir(directory):
+    """Raise CheckpointError naming what is missing from a checkpoint directory (a local path or URI)."""
+    try:
+        kind = path_type(directory)
+        present = set(list_files(directory)) if kind == pafs.FileType.Directory else set()
+    except (OSError, UserError) as err:
+        raise CheckpointError(f"{directory}: not readable as a checkpoint directory ({_first_line(err)})") from None
+    if kind != pafs.FileType.Directory:
         raise CheckpointError(f"{directory}: not a checkpoint directory (does not exist or is a file)")
-    missing = [f for f in REQUIRED_FILES if not os.path.isfile(os.path.join(directory, f))]
+    missing = [f for f in REQUIRED_FILES if f not in present]
     if missing:
         raise CheckpointError(f"{directory}: not a checkpoint, missing {', '.join(missing)}")
 
@@ -106,9 +113,9 @@ def verify_checkpoint(directory: str) -> None:
     for name in (SCALER_FILE, CONFIG_FILE, STATE_FILE):
         read_json(directory, name)
     for name in (GENERATOR_FILE, DISCRIMINATOR_FILE, OPTIMIZER_FILE):
-        path = os.path.join(directory, name)
-        try:
-            with zipfile.ZipFile(path) as zf:
+        path = join(directory, name)
+        try:  # read whole: on object storage every seek of the zip reader would be a request
+            with zipfile.ZipFile(io.BytesIO(read_bytes(path))) as zf:
                 bad = zf.testzip()
         except (zipfile.BadZipFile, OSError) as err:
             raise CheckpointError(f"{path}: damaged or truncated ({err})") from None
@@ -135,35 +142,41 @@ def check_compatible(directory: str, config: dict[str, Any], features: list[str]
 
 
 def read_json(directory: str, name: str) -> Any:
-    path = os.path.join(directory, name)
+    """File ``name`` of a checkpoint directory (local path or URI), parsed; CheckpointError naming it if not."""
+    path = join(directory, name)
     try:
-        with open(path) as fh:
-            return json.load(fh)
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{path}: unreadable ({err})") from None
+        return json.loads(read_bytes(path))
+    except (OSError, UserError, ValueError) as err:
+        raise CheckpointError(f"{path}: unreadable ({_first_line(err)})") from None
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def restore_training_state(directory: str, gan) -> tuple[int, int]:
     """Load weights, optimizer and RNG state from a checkpoint into a built ``gan``.
 
+    ``directory`` may be a URI: Keras and NumPy read local files, so it is downloaded first.
     Returns (completed epochs, steps into the next epoch); the steps are 0 except for a
     preemption checkpoint, whose loss trackers are restored as well.
     """
     check_checkpoint_dir(directory)
     state = read_json(directory, STATE_FILE)
     step = int(state.get("step", 0))
-    gan.generator.load_weights(os.path.join(directory, GENERATOR_FILE))
-    gan.discriminator.load_weights(os.path.join(directory, DISCRIMINATOR_FILE))
-    gan.build_optimizers()
-    with np.load(os.path.join(directory, OPTIMIZER_FILE)) as arrays:
-        groups = _state_groups(gan) + ([("trk", tracker_variables(gan))] if step else [])
-        for prefix, variables in groups:
-            keys = sorted(k for k in arrays.files if k.startswith(prefix + "/"))
-            if len(keys) != len(variables):
-                raise CheckpointError(f"{directory}/{OPTIMIZER_FILE}: {prefix} holds {len(keys)} "
-                                      f"variables, the model has {len(variables)}")
-            for key, var in zip(keys, variables):
-                var.assign(arrays[key])
+    with local_copy(directory) as local:
+        gan.generator.load_weights(os.path.join(local, GENERATOR_FILE))
+        gan.discriminator.load_weights(os.path.join(local, DISCRIMINATOR_FILE))
+        gan.build_optimizers()
+        with np.load(os.path.join(local, OPTIMIZER_FILE)) as arrays:
+            groups = _state_groups(gan) + ([("trk", tracker_variables(gan))] if step else [])
+            for prefix, variables in groups:
+                keys = sorted(k for k in arrays.files if k.startswith(prefix + "/"))
+                if len(keys) != len(variables):
+                    raise CheckpointError(f"{join(directory, OPTIMIZER_FILE)}: {prefix} holds {len(keys)} "
+                                          f"variables, the model has {len(variables)}")
+                for key, var in zip(keys, variables):
+                    var.assign(arrays[key])
     return int(state["epoch"]), step
 
 
@@ -180,7 +193,7 @@ class LoadedCheckpoint:
 
 
 def load_checkpoint(directory: str) -> LoadedCheckpoint:
-    """Open a checkpoint for inference (safe mode: no code from the file is run)."""
+    """Open a checkpoint (a local directory or a URI) for inference (safe mode: no code from the file is run)."""
     # Imported here, not at the top: the command lines verify checkpoints (the rest of this
     # module) before TensorFlow loads, so that bad input fails in a second. The networks module
     # registers the generator's custom layer (JoinDraws) that safe-mode loading looks up.
@@ -190,11 +203,13 @@ def load_checkpoint(directory: str) -> LoadedCheckpoint:
 
     check_checkpoint_dir(directory)
     models = []
-    for name in (GENERATOR_FILE, DISCRIMINATOR_FILE):
-        path = os.path.join(directory, name)
-        try:
-            models.append(keras.saving.load_model(path, safe_mode=True, compile=False))
-        except Exception as err:  # Keras raises many types for a damaged zip
-            raise CheckpointError(f"{path}: cannot be loaded ({type(err).__name__}: {err})") from None
-    return LoadedCheckpoint(directory, models[0], models[1], read_json(directory, SCALER_FILE),
-                            read_json(directory, CONFIG_FILE), read_json(directory, STATE_FILE))
+    # A URI is downloaded once, here: callers (an inference actor) load once and keep the models.
+    with local_copy(directory) as local:
+        for name in (GENERATOR_FILE, DISCRIMINATOR_FILE):
+            try:
+                models.append(keras.saving.load_model(os.path.join(local, name), safe_mode=True, compile=False))
+            except Exception as err:  # Keras raises many types for a damaged zip
+                raise CheckpointError(f"{join(directory, name)}: cannot be loaded ({type(err).__name__}: {err})") \
+                    from None
+        jsons = [read_json(local, name) for name in (SCALER_FILE, CONFIG_FILE, STATE_FILE)]
+    return LoadedCheckpoint(directory, models[0], models[1], *jsons)

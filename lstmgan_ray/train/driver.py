@@ -21,6 +21,7 @@ from lstmgan_ray.config import Config
 from lstmgan_ray.data.pipeline import prepare_datasets
 from lstmgan_ray.data.validate import DatasetInfo
 from lstmgan_ray.errors import DataError
+from lstmgan_ray.storage import base_name, join, replacing
 from lstmgan_ray.train.fault_points import pause_spec_from_env
 from lstmgan_ray.train.loop import train_loop_per_worker
 from lstmgan_ray.train.preflight import CheckedRun, check_run
@@ -158,6 +159,10 @@ def run_training(cfg: Config, *, resume_from: str | None = None, resume: bool = 
 def train_checked(checked: CheckedRun, *, verbose: bool = True) -> TrainingOutcome:
     """Prepare data with Ray Data, train with a TensorflowTrainer, return the outcome.
 
+    A run it replaces (``checked.replaces``) is set aside only once the resources are there and
+    the windows are prepared, deleted when the new run ends with a best checkpoint, and put back
+    when it fails (an error, a diverged loss, an interrupt, no checkpoint).
+
     Args:
         checked: a run whose data, checkpoint and run directory passed ``check_run``.
         verbose: print one progress line per epoch.
@@ -165,11 +170,13 @@ def train_checked(checked: CheckedRun, *, verbose: bool = True) -> TrainingOutco
     cfg = checked.cfg
     ensure_resources(cfg.run, local=init_ray(), verbose=verbose)
     prepared, steps = prepare_run_windows(cfg, checked.info, verbose)
-    trainer = make_trainer(cfg.to_dict(), prepared, storage_path=cfg.run.storage_path, name=cfg.run.name,
-                           callbacks=[ProgressCallback(checked.run_dir, verbose=verbose)],
-                           resume_from=checked.resume_from, launched_at=process_start_time())
-    outcome = outcome_from_result(trainer.fit(), cfg.train.checkpoint_metric)
-    raise_if_diverged(outcome, steps)
+    with replacing(checked.run_dir, checked.replaces) as replacement:
+        trainer = make_trainer(cfg.to_dict(), prepared, storage_path=cfg.run.storage_path, name=cfg.run.name,
+                               callbacks=[ProgressCallback(checked.run_dir, verbose=verbose)],
+                               resume_from=checked.resume_from, launched_at=process_start_time())
+        outcome = outcome_from_result(trainer.fit(), cfg.train.checkpoint_metric, run_dir=checked.run_dir)
+        raise_if_diverged(outcome, steps)
+        replacement.failed = outcome.best_checkpoint is None
     return outcome
 
 
@@ -198,16 +205,22 @@ def raise_if_diverged(outcome: TrainingOutcome, steps: int) -> None:
             f"Best checkpoint before it: {outcome.best_checkpoint}")
 
 
-def outcome_from_result(result, metric: str = "val_crps") -> TrainingOutcome:
-    """Pick the best checkpoint of a Ray Train result: the lowest ``metric`` (``train.checkpoint_metric``)."""
+def outcome_from_result(result, metric: str = "val_crps", run_dir: str | None = None) -> TrainingOutcome:
+    """Pick the best checkpoint of a Ray Train result: the lowest ``metric`` (``train.checkpoint_metric``).
+
+    ``run_dir`` is the run's directory as the job names it (``<storage_path>/<name>``): Ray reports
+    paths inside the storage filesystem, without a URI's scheme, and the outcome's paths must be
+    ones the next command can open. Without it, Ray's (local) paths are used as they are.
+    """
+    run_dir = run_dir or result.path
     best = None
     for ckpt, metrics in result.best_checkpoints or []:
         if "preempted_at_step" in metrics:  # mid-epoch, never validated: a restart point, not a result
             continue
         if best is None or metrics.get(metric, math.inf) < best[1].get(metric, math.inf):
             best = (ckpt, metrics)
-    history = read_history(result.path)
+    history = read_history(run_dir)
     if best is None:
-        return TrainingOutcome(None, result.path, None, history)
+        return TrainingOutcome(None, run_dir, None, history)
     metrics = {k: best[1][k] for k in best[1] if k in METRIC_KEYS}
-    return TrainingOutcome(best[0].path, result.path, metrics, history)
+    return TrainingOutcome(join(run_dir, base_name(best[0].path)), run_dir, metrics, history)

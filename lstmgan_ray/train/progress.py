@@ -17,7 +17,7 @@ from typing import Any
 from ray.train import UserCallback
 from tensorboardX import SummaryWriter
 
-from lstmgan_ray.data.validate import filesystem_for
+from lstmgan_ray.storage import join, read_bytes, write_atomic
 
 HISTORY_FILE = "metrics.jsonl"
 CSV_FILE = "metrics.csv"
@@ -25,11 +25,9 @@ CSV_FILE = "metrics.csv"
 
 def read_history(run_dir: str) -> list[dict[str, Any]]:
     """The per-epoch metrics a run has reported so far (empty if none)."""
-    fs, root = filesystem_for(run_dir)
     try:
-        with fs.open_input_stream(f"{root}/{HISTORY_FILE}") as fh:
-            text = fh.read().decode()
-    except (FileNotFoundError, OSError):
+        text = read_bytes(join(run_dir, HISTORY_FILE)).decode()
+    except OSError:
         return []
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
@@ -68,19 +66,14 @@ class ProgressCallback(UserCallback):
         self._tensorboard(m)
 
     def _write(self, history: list[dict[str, Any]]) -> None:
-        fs, root = filesystem_for(self.run_dir)
-        fs.create_dir(root, recursive=True)
         keys = list(dict.fromkeys(k for h in history for k in h))
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=keys)
         writer.writeheader()
         writer.writerows(history)
-        for name, body in ((HISTORY_FILE, "".join(json.dumps(h) + "\n" for h in history)),
-                           (CSV_FILE, text.getvalue())):
-            # Write aside, then move over: a crash mid-write never leaves a torn file.
-            with fs.open_output_stream(f"{root}/.{name}.tmp") as fh:
-                fh.write(body.encode())
-            fs.move(f"{root}/.{name}.tmp", f"{root}/{name}")
+        # Whole files or none: a crash mid-write never leaves a torn file.
+        write_atomic(join(self.run_dir, HISTORY_FILE), "".join(json.dumps(h) + "\n" for h in history))
+        write_atomic(join(self.run_dir, CSV_FILE), text.getvalue())
 
     def _tensorboard(self, m: dict[str, Any]) -> None:
         if "://" in self.run_dir:

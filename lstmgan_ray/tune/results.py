@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-import pyarrow.fs as pafs
 from ray.tune import ExperimentAnalysis
 
-from lstmgan_ray.storage import filesystem_for, is_uri
+from lstmgan_ray.storage import as_uri, copy_tree, join, staged_output, write_atomic
 from lstmgan_ray.train import METRIC_KEYS
-from lstmgan_ray.train.checkpoint import CONFIG_FILE, verify_checkpoint
+from lstmgan_ray.train.checkpoint import CONFIG_FILE, read_json, verify_checkpoint
 from lstmgan_ray.tune.sweep_file import SweepSpec
 
 TRIALS_FILE = "trials.csv"
@@ -43,14 +42,14 @@ class SweepOutcome:
         return {"best_checkpoint": best.get("checkpoint"), "best_config": best.get("config"),
                 "best_metrics": best.get("metrics"), "best_trial": best.get("trial_id"),
                 "sweep_dir": self.experiment_dir, "trials": len(self.rows),
-                "trials_csv": f"{self.experiment_dir}/{TRIALS_FILE}", "interrupted": self.interrupted}
+                "trials_csv": join(self.experiment_dir, TRIALS_FILE), "interrupted": self.interrupted}
 
 
 def finish_sweep(spec: SweepSpec, experiment: str, *, verbose: bool = True) -> SweepOutcome:
     """Tabulate every trial from the saved experiment, write trials.csv, export the best checkpoint."""
     analysis = ExperimentAnalysis(experiment)
     max_epochs = spec.base_config().train.epochs
-    rows = [trial_row(t, analysis.trial_dataframes.get(t.trial_id), spec, max_epochs)
+    rows = [trial_row(t, analysis.trial_dataframes.get(t.trial_id), spec, max_epochs, experiment)
             for t in sorted(analysis.trials, key=lambda t: t.trial_id)]
     write_table(rows, experiment, verbose=verbose)
     unfinished = sum(r["status"] in UNFINISHED for r in rows)
@@ -73,15 +72,16 @@ def write_table(rows: list[dict[str, Any]], experiment: str, *, verbose: bool) -
     """``trials.csv`` (and the console table): every row without its private ``_`` fields."""
     table = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
     table["best_epoch"] = table["best_epoch"].astype("Int64")
-    fs, exp_path = filesystem_for(experiment)
-    with fs.open_output_stream(f"{exp_path}/{TRIALS_FILE}") as fh:
-        fh.write(table.to_csv(index=False).encode())
+    write_atomic(join(experiment, TRIALS_FILE), table.to_csv(index=False))
     if verbose:
         print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.5g}"), flush=True)
 
 
-def trial_row(trial, frame, spec: SweepSpec, max_epochs: int) -> dict[str, Any]:
-    """One table row: the sampled values, the best reported epoch and what became of the trial."""
+def trial_row(trial, frame, spec: SweepSpec, max_epochs: int, experiment: str) -> dict[str, Any]:
+    """One table row: the sampled values, the best reported epoch and what became of the trial.
+
+    Its checkpoint is a path users can open (``experiment``'s scheme put back on Ray's path).
+    """
     metric = spec.tune.metric
     row: dict[str, Any] = {"trial_id": trial.trial_id}
     row.update({key: trial.config.get(key) for key in spec.search_space})
@@ -94,7 +94,7 @@ def trial_row(trial, frame, spec: SweepSpec, max_epochs: int) -> dict[str, Any]:
     row.update({
         "best_epoch": int(best["epoch"]) if best is not None else None,
         "epochs": epochs, "status": trial_status(trial, epochs, max_epochs), "error": trial_error(trial),
-        "_checkpoint": best[CHECKPOINT_COLUMN] if best is not None else None,
+        "_checkpoint": as_uri(best[CHECKPOINT_COLUMN], experiment) if best is not None else None,
         "_metrics": ({k: _plain(best[k]) for k in METRIC_KEYS if k in best} if best is not None else None),
     })
     return row
@@ -137,23 +137,20 @@ def _plain(value: Any) -> Any:
 
 
 def export_best(row: dict[str, Any], experiment: str) -> dict[str, Any]:
-    """Copy the best checkpoint to ``<experiment>/best`` and describe it in ``best.json``."""
+    """Copy the best checkpoint to ``<experiment>/best`` and describe it in ``best.json``.
+
+    The copy is made beside ``best/`` and swapped in whole, so ``best/`` is never half old and
+    half new; ``best.json`` is written after it, whole or not at all.
+    """
     src = row["_checkpoint"]
-    if not is_uri(src):
-        verify_checkpoint(src)
-    fs, exp_path = filesystem_for(experiment)
-    src_fs, src_path = filesystem_for(src)
-    with src_fs.open_input_stream(f"{src_path}/{CONFIG_FILE}") as fh:
-        config = json.loads(fh.read())
-    dest = f"{exp_path}/{BEST_DIR}"
-    if fs.get_file_info(dest).type != pafs.FileType.NotFound:
-        fs.delete_dir(dest)
-    fs.create_dir(dest, recursive=True)
-    pafs.copy_files(src_path, dest, source_filesystem=src_fs, destination_filesystem=fs)
-    best = {"trial_id": row["trial_id"], "checkpoint": f"{experiment}/{BEST_DIR}", "source_checkpoint": src,
+    verify_checkpoint(src)
+    config = read_json(src, CONFIG_FILE)
+    dest = join(experiment, BEST_DIR)
+    with staged_output(dest) as staged:
+        copy_tree(src, staged)
+        verify_checkpoint(staged)
+    best = {"trial_id": row["trial_id"], "checkpoint": dest, "source_checkpoint": src,
             "sampled": {k: v for k, v in row.items() if "." in k},
             "config": config, "metrics": row["_metrics"]}
-    with fs.open_output_stream(f"{exp_path}/{BEST_FILE}") as fh:
-        fh.write(json.dumps(best, indent=2, default=float).encode())
+    write_atomic(join(experiment, BEST_FILE), json.dumps(best, indent=2, default=float))
     return best
-

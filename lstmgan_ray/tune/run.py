@@ -25,7 +25,16 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from lstmgan_ray.config import Config, ConfigError
 from lstmgan_ray.data.validate import DatasetInfo, inspect_dataset
-from lstmgan_ray.storage import claim_output, filesystem_for, resolve_path
+from lstmgan_ray.storage import (
+    Claim,
+    Replacement,
+    claim_output,
+    join,
+    read_bytes,
+    replacing,
+    resolve_path,
+    write_atomic,
+)
 from lstmgan_ray.train import init_ray, prepare_windows, steps_per_epoch
 from lstmgan_ray.train.resources import ensure_resources
 from lstmgan_ray.tune.callbacks import SweepProgress, start_registry
@@ -45,41 +54,58 @@ def run_sweep(spec: SweepSpec, *, name: str | None = None, resume: bool = False,
         spec: the parsed sweep file with the command line applied.
         name: the sweep's name under ``run.storage_path`` (default ``sweep-<UTC time>``).
         resume: require an existing sweep to continue (re-running the same name continues too).
-        overwrite: delete an existing sweep of that name and start over.
+        overwrite: replace an existing sweep of that name (set aside once the windows are prepared,
+            deleted when this sweep exported its best checkpoint, put back when it failed).
         verbose: one line per trial epoch, besides the start/finish lines.
         info: ``inspect_dataset`` of the base config's data, when the caller has already checked it.
     """
     base = spec.base_config()
     name = name or base.run.name or time.strftime("sweep-%Y%m%d-%H%M%S", time.gmtime())
     storage = resolve_path(base.run.storage_path)
-    experiment = f"{storage}/{name}"
+    experiment = join(storage, name)
     info = info or inspect_dataset(base.data.model_dump())
-    restoring = claim_sweep_dir(experiment, spec, resume=resume, overwrite=overwrite)
+    claim = claim_sweep_dir(experiment, spec, resume=resume, overwrite=overwrite)
     spec = reserve_resources(spec, verbose)
     windows = prepare_all_windows(spec, info, verbose)
-    save_spec(spec, experiment)
-    registry = f"lstmgan-placement-groups-{name}"
-    registry_actor = start_registry(registry)  # a named actor lives while its handle does
-    trainable = ray.tune.with_resources(
-        ray.tune.with_parameters(trial_driver, spec=spec.model_dump(), windows=windows,
-                                 experiment_dir=experiment, registry=registry),
-        spec.tune.driver_resources)
-    if restoring:
-        tuner = restore_tuner(experiment, trainable, verbose)
-    else:
-        tuner = new_tuner(spec, trainable, storage, name, registry, verbose)
-    tuner.fit()
-    del registry_actor
-    return finish_sweep(spec, experiment, verbose=verbose)
+    # A sweep it replaces is set aside only now that the sweep can run, and back if it fails.
+    with replacing(experiment, claim is Claim.REPLACED) as replacement:
+        save_spec(spec, experiment)
+        registry = f"lstmgan-placement-groups-{name}"
+        registry_actor = start_registry(registry)  # a named actor lives while its handle does
+        trainable = ray.tune.with_resources(
+            ray.tune.with_parameters(trial_driver, spec=spec.model_dump(), windows=windows,
+                                     experiment_dir=experiment, registry=registry),
+            spec.tune.driver_resources)
+        if claim is Claim.RESUMED:
+            tuner = restore_tuner(experiment, trainable, verbose)
+        else:
+            tuner = new_tuner(spec, trainable, storage, name, registry, verbose)
+        tuner.fit()
+        del registry_actor
+        outcome = finish_sweep(spec, experiment, verbose=verbose)
+        settle(replacement, outcome)
+    return outcome
+
+
+def settle(replacement: Replacement, outcome: SweepOutcome) -> None:
+    """What becomes of a sweep this one replaces: deleted when this one exported a best checkpoint,
+    back in place when it ended without one, and kept aside (named) when it was interrupted, so
+    that this one can be continued and neither is lost."""
+    if outcome.interrupted and replacement.aside:
+        print(f"the sweep this one replaces is kept at {replacement.aside}; continue this one with --resume, "
+              f"and delete that one when you no longer need it", flush=True)
+        replacement.keep_aside = True
+    replacement.failed = outcome.best is None and not outcome.interrupted
 
 
 # -- before the sweep ---------------------------------------------------------------
 
-def claim_sweep_dir(experiment: str, spec: SweepSpec, *, resume: bool, overwrite: bool) -> bool:
-    """Decide what to do with ``experiment``: True to continue the sweep there, False to start one.
+def claim_sweep_dir(experiment: str, spec: SweepSpec, *, resume: bool, overwrite: bool) -> Claim:
+    """Decide what to do with ``experiment``: continue the sweep there (RESUMED), start one (NEW), or
+    start one that replaces what is there (REPLACED; nothing is deleted here).
 
     A restorable sweep is continued (re-running a name continues it, as Ray does),
-    unless ``overwrite`` without ``resume`` asks to delete it; anything else already
+    unless ``overwrite`` without ``resume`` asks to replace it; anything else already
     there is refused unless ``overwrite``, so nothing is lost by accident.
     """
     restorable = Tuner.can_restore(experiment)
@@ -87,20 +113,17 @@ def claim_sweep_dir(experiment: str, spec: SweepSpec, *, resume: bool, overwrite
         raise ConfigError(f"--resume: no sweep to continue at {experiment}")
     if restorable and (resume or not overwrite):
         _check_same_sweep(experiment, spec)
-        return True
-    claim_output(experiment, overwrite=overwrite,
-                 refusal=f"{experiment} exists and holds no Tune sweep; choose another --name or "
-                         f"--storage-path (or --overwrite to delete it)")
-    return False
+        return Claim.RESUMED
+    return claim_output(experiment, overwrite=overwrite,
+                        refusal=f"{experiment} exists and holds no Tune sweep; choose another --name or "
+                                f"--storage-path (or --overwrite to replace it)")
 
 
 def _check_same_sweep(experiment: str, spec: SweepSpec) -> None:
     """A sweep continues only with the space and base it started with (placement may change)."""
-    fs, exp_path = filesystem_for(experiment)
     try:
-        with fs.open_input_stream(f"{exp_path}/{SPEC_FILE}") as fh:
-            saved = json.loads(fh.read())
-    except (FileNotFoundError, OSError):
+        saved = json.loads(read_bytes(join(experiment, SPEC_FILE)))
+    except OSError:
         return
     now = spec.model_dump()
     changed = [f"search_space.{k}" for k in sorted(set(saved["search_space"]) | set(now["search_space"]))
@@ -172,10 +195,7 @@ def prepare_all_windows(spec: SweepSpec, info, verbose: bool) -> dict[int, Any]:
 
 def save_spec(spec: SweepSpec, experiment: str) -> None:
     """``sweep.json``: what the sweep started with, for the same-sweep check of a continuation."""
-    fs, exp_path = filesystem_for(experiment)
-    fs.create_dir(exp_path, recursive=True)
-    with fs.open_output_stream(f"{exp_path}/{SPEC_FILE}") as fh:
-        fh.write(json.dumps(spec.model_dump(), indent=2).encode())
+    write_atomic(join(experiment, SPEC_FILE), json.dumps(spec.model_dump(), indent=2))
 
 
 # -- the Tuner ----------------------------------------------------------------------
@@ -192,7 +212,7 @@ def new_tuner(spec: SweepSpec, trainable, storage: str, name: str, registry: str
     base = spec.base_config()
     if verbose:
         print(f"sweep {name}: {trial_count(spec)} trial(s), at most {spec.tune.max_concurrent_trials} "
-              f"at once, {base.run.workers_text()} worker(s) each; results in {storage}/{name}", flush=True)
+              f"at once, {base.run.workers_text()} worker(s) each; results in {join(storage, name)}", flush=True)
     return Tuner(
         trainable, param_space=spec.param_space(),
         tune_config=ray.tune.TuneConfig(

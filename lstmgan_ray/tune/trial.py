@@ -13,6 +13,7 @@ from typing import Any
 
 import ray.tune
 
+from lstmgan_ray.storage import join
 from lstmgan_ray.train import make_trainer, outcome_from_result, raise_if_diverged, steps_per_epoch
 from lstmgan_ray.train.progress import ProgressCallback
 from lstmgan_ray.tune.callbacks import EpochReportCallback, PlacementGroupRecorder
@@ -45,15 +46,15 @@ def trial_driver(config: dict[str, Any], *, spec: dict[str, Any], windows: dict[
     sweep = SweepSpec.model_validate(spec)
     cfg = sweep.trial_config({key: config[key] for key in sweep.search_space})
     trial_id = ray.tune.get_context().get_trial_id()
-    storage = f"{experiment_dir}/{trial_dirname_for(trial_id)}"
+    storage = join(experiment_dir, trial_dirname_for(trial_id))
     prepared = windows[cfg.data.input_dim]
     resolved = cfg.to_dict()
     resolved["run"].update(name=TRAIN_RUN, storage_path=storage)
     # A trial keeps (and reports as best) the checkpoints the sweep will judge it by.
     resolved["train"]["checkpoint_metric"] = sweep.tune.metric
-    callbacks = [EpochReportCallback(), ProgressCallback(f"{storage}/{TRAIN_RUN}", verbose=False)]
+    callbacks = [EpochReportCallback(), ProgressCallback(join(storage, TRAIN_RUN), verbose=False)]
     if registry is not None:
         callbacks.append(PlacementGroupRecorder(registry, trial_id))
     trainer = make_trainer(resolved, prepared, storage_path=storage, name=TRAIN_RUN, callbacks=callbacks)
-    outcome = outcome_from_result(trainer.fit(), sweep.tune.metric)
+    outcome = outcome_from_result(trainer.fit(), sweep.tune.metric, run_dir=join(storage, TRAIN_RUN))
     raise_if_diverged(outcome, steps_per_epoch(cfg, prepared.counts))

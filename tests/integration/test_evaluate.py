@@ -14,7 +14,7 @@ from lstmgan_ray.evaluate.baselines import BASELINE_FILE, load_supervised_baseli
 from lstmgan_ray.evaluate.options import EvaluateOptions
 from lstmgan_ray.evaluate.run import run_evaluate
 from lstmgan_ray.train.checkpoint import load_checkpoint
-from tests.helpers import TRAINED_DAYS
+from tests.helpers import TRAINED_DAYS, tree_digest, unloadable_copy
 
 T = 4  # tiny_config's window
 
@@ -43,10 +43,17 @@ def _png(path) -> bool:
 
 def test_evaluate_writes_metrics_figures_and_an_honest_report(trained, tmp_path):
     out = tmp_path / "eval"
+    out.mkdir()
+    (out / "report.md").write_text("an earlier report")
+    (out / "stale.png").write_bytes(b"an earlier figure")
     summary = run_evaluate(trained.checkpoint, trained.data, str(out),
                            EvaluateOptions(paths=4, seq_len=6, baseline_epochs=1, classifier_epochs=1, max_lag=5,
-                                           classifier_seeds=1),
+                                           classifier_seeds=1, overwrite=True),
                            verbose=False)
+    # --overwrite: the new evaluation replaced the old one whole, and nothing was left beside it.
+    assert not (out / "stale.png").exists() and (out / "report.md").read_text() != "an earlier report"
+    assert sorted(os.listdir(tmp_path)) == ["eval"]
+    assert summary["out"] == str(out) and summary["report"] == str(out / "report.md")
     metrics = json.loads((out / "metrics.json").read_text())
     f = metrics["forecast"]
     n_test = split_sizes(TRAINED_DAYS - 1, (0.7, 0.15, 0.15))[2]
@@ -144,3 +151,18 @@ def test_evaluate_refuses_bad_options_and_a_busy_output(trained, tmp_path, capsy
     # The command line: the same refusal is exit code 2 and one line on stderr.
     assert evaluate_main(["--checkpoint", trained.checkpoint, "--out", str(tmp_path / "busy")]) == 2
     assert "already holds files" in capsys.readouterr().err
+
+
+def test_an_evaluation_that_fails_leaves_the_output_it_would_replace(trained, tmp_path):
+    """--overwrite with a checkpoint whose generator passes the file checks but cannot be loaded: the
+    evaluation fails once its actors start, long after it claimed --out; --out is as it was."""
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "report.md").write_text("an earlier report")
+    before = tree_digest(out)
+    broken = unloadable_copy(trained.checkpoint, tmp_path)
+    with pytest.raises(Exception, match=f"{broken}/generator.keras: cannot be loaded"):
+        run_evaluate(broken, trained.data, str(out), EvaluateOptions(paths=2, seq_len=6, overwrite=True),
+                     verbose=False)
+    assert tree_digest(out) == before
+    assert sorted(os.listdir(tmp_path)) == ["eval", "unloadable"]

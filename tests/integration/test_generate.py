@@ -19,9 +19,14 @@ from lstmgan_ray.errors import CheckpointError, ConfigError, DataError
 from lstmgan_ray.evaluate.generate import OUTPUT_COLUMNS, run_generate
 from lstmgan_ray.evaluate.options import GenerateOptions
 from lstmgan_ray.train.checkpoint import GENERATOR_FILE, load_checkpoint
-from tests.helpers import TRAINED_DAYS, last_json, write_dataset
+from tests.helpers import TRAINED_DAYS, last_json, tree_digest, unloadable_copy, write_dataset
 
 T = 4  # tiny_config's window
+
+
+def leftovers(out) -> list[str]:
+    """Staging or set-aside directories beside ``out``."""
+    return [n for n in os.listdir(os.path.dirname(out)) if ".staging-" in n or ".replaced-" in n]
 
 
 def _test_windows_reference(trained, loaded) -> pd.DataFrame:
@@ -41,8 +46,13 @@ def _test_windows_reference(trained, loaded) -> pd.DataFrame:
 
 def test_forecast_writes_documented_parquet_in_original_units(trained, tmp_path):
     out = tmp_path / "fc"
+    out.mkdir()
+    (out / "part-old.parquet").write_bytes(b"an earlier output, which --overwrite replaces")
     summary = run_generate(trained.checkpoint, trained.data, str(out),
-                           GenerateOptions(mode="forecast", paths=3, horizon=2, batch_size=64), verbose=False)
+                           GenerateOptions(mode="forecast", paths=3, horizon=2, batch_size=64, overwrite=True),
+                           verbose=False)
+    # Replaced whole: the old file is gone and nothing was left beside the output.
+    assert not (out / "part-old.parquet").exists() and not leftovers(out) and summary["out"] == str(out)
     df = pq.read_table(out).to_pandas()
     assert tuple(df.columns) == OUTPUT_COLUMNS
     # Rows: every test window x 3 paths x 2 steps; test windows counted from the split sizes.
@@ -137,3 +147,18 @@ def test_synthesize_cli_rolls_whole_paths_from_the_first_test_window(trained, tm
         assert not np.allclose(paths[0], paths[1])  # distinct scenarios
         moves = np.abs(np.diff(np.log(paths), axis=1))
         assert moves.max() < 0.5 and moves.mean() > 1e-5  # daily moves: neither level jumps nor a flat line
+
+
+def test_an_overwrite_that_fails_leaves_the_output_it_would_replace(trained, tmp_path):
+    """--overwrite with a checkpoint whose generator passes every file check but cannot be loaded: the
+    job fails in its actors, long after it claimed --out, and --out is byte for byte as it was (the
+    replacing run is in the documented-Parquet test above)."""
+    out = tmp_path / "fc"
+    out.mkdir()
+    (out / "part-old.parquet").write_bytes(b"earlier results")
+    before = tree_digest(out)
+    broken = unloadable_copy(trained.checkpoint, tmp_path)
+    with pytest.raises(Exception, match=f"{broken}/generator.keras: cannot be loaded"):
+        run_generate(broken, trained.data, str(out), GenerateOptions(paths=2, horizon=1, overwrite=True),
+                     verbose=False)
+    assert tree_digest(out) == before and not leftovers(out)

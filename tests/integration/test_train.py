@@ -1,8 +1,10 @@
 """Real Ray Train runs: 1 vs 2 workers take the same steps; a resumed run whose worker is killed
-mid-epoch equals an unbroken one."""
+mid-epoch equals an unbroken one; a failed --overwrite leaves the old run as it was, resumable."""
 
+import copy
 import json
 import os
+import shutil
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,9 +14,9 @@ import pytest
 
 from lstmgan_ray.config import Config
 from lstmgan_ray.train.checkpoint import GENERATOR_FILE, load_checkpoint
-from lstmgan_ray.train.driver import run_training
+from lstmgan_ray.train.driver import TrainingDiverged, run_training
 from lstmgan_ray.train.fault_points import PAUSE_AT_ENV, PAUSE_DIR_ENV, hold_name, marker_name
-from tests.helpers import tiny_config, trained_config, write_dataset
+from tests.helpers import tiny_config, trained_config, tree_digest, write_dataset
 
 
 def _run(cfg_dict, **kwargs):
@@ -110,3 +112,25 @@ def test_resumed_run_survives_a_killed_worker_and_ends_with_the_same_weights(tra
     mid = _weights(first)
     assert any(not np.allclose(a, b) for a, b in zip(mid, _weights(end_a)))
     assert os.path.isfile(os.path.join(end_b, GENERATOR_FILE))
+
+
+def test_an_overwrite_that_fails_puts_the_old_run_back_and_it_still_resumes(trained, tmp_path):
+    """--overwrite sets the old run aside only when training starts; a new run whose loss diverges
+    (a real failure, after every check passed) is removed and the old run comes back byte for byte,
+    and continues (--resume) from its latest checkpoint: Ray Train's state moved away and back."""
+    runs = tmp_path / "runs"
+    shutil.copytree(trained.run_dir, runs / "kept")
+    before = tree_digest(runs / "kept")
+    cfg = trained_config(trained.data, str(runs), name="kept")
+    diverging = copy.deepcopy(cfg)
+    diverging["train"]["g_learning_rate"] = 1e38
+    with pytest.raises(TrainingDiverged):
+        _run(diverging, overwrite=True)
+    assert tree_digest(runs / "kept") == before
+    assert os.listdir(runs) == ["kept"]  # nothing set aside is left behind
+
+    cfg["train"]["epochs"] = 4
+    resumed = _run(cfg, resume=True)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert resumed.history[:3] == trained.history
+    assert os.path.isdir(runs / "kept" / "checkpoint_epoch_0004")
