@@ -97,26 +97,24 @@ def synthetic_metrics(series: dict[str, dict], *, seq_len: int, holdout: float, 
     return metrics, {"real": real_held, "synthetic": fake_held}
 
 
+def by_series(windows: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """``arrays`` (aligned with the windows' rows) split per series: what the figures draw per panel."""
+    ids = windows["series_id"].astype(str)
+    return {sid: {name: a[ids == sid] for name, a in arrays.items()} for sid in np.unique(ids)}
+
+
 def fan_series(windows: dict[str, np.ndarray], sampled: np.ndarray, point: np.ndarray,
                supervised: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
     """One-step-ahead arrays per series for the fan figure."""
     q = np.quantile(sampled[:, :, 0], [0.05, 0.25, 0.75, 0.95], axis=1)
-    out = {}
-    for sid in np.unique(windows["series_id"].astype(str)):
-        m = windows["series_id"].astype(str) == sid
-        out[sid] = {"time": windows["timestamp"][m], "actual": windows["future_actual"][m, 0],
-                    "point": point[m, 0], "supervised": supervised[m, 0],
-                    **{name: q[i][m] for i, name in enumerate(("q05", "q25", "q75", "q95"))}}
-    return out
+    return by_series(windows, {"time": windows["timestamp"], "actual": windows["future_actual"][:, 0],
+                               "point": point[:, 0], "supervised": supervised[:, 0],
+                               **{name: q[i] for i, name in enumerate(("q05", "q25", "q75", "q95"))}})
 
 
 def horizon_fan_series(windows: dict[str, np.ndarray], sampled: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
     """Per series, what ``figures.horizon_fan_figure`` draws: origins, their values, the H steps ahead
     (times, actual values) and the sampled paths ``[N, K, H]`` in original units."""
-    out = {}
-    for sid in np.unique(windows["series_id"].astype(str)):
-        m = windows["series_id"].astype(str) == sid
-        out[sid] = {"origin": windows["origin"][m].astype("datetime64[ns]"), "last": windows["last"][m],
-                    "future_time": windows["future_time"][m], "future_actual": windows["future_actual"][m],
-                    "sampled": sampled[m]}
-    return out
+    return by_series(windows, {"origin": windows["origin"].astype("datetime64[ns]"), "last": windows["last"],
+                               "future_time": windows["future_time"], "future_actual": windows["future_actual"],
+                               "sampled": sampled})

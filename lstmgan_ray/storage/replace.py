@@ -46,9 +46,8 @@ def swap_in(staged: str, target: str) -> None:
     if not is_uri(target):
         old = sibling(target, f".replaced-{uuid.uuid4().hex[:8]}") if os.path.exists(target) else None
         if old:
-            os.rename(target, old)
-        os.makedirs(os.path.dirname(target.rstrip("/")), exist_ok=True)
-        os.rename(staged, target)
+            move_dir(target, old)
+        move_dir(staged, target)
         if old:
             shutil.rmtree(old, ignore_errors=True)
         return
