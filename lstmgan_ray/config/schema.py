@@ -54,11 +54,17 @@ class DataSection(_Section):
         0.01, ge=0.0, description="ewma's pull towards the training variance per step (a GARCH(1,1) "
                                   "filter with persistence 1 - vol_reversion); 0: plain EWMA, whose "
                                   "long rollouts drift to zero volatility")
+    vol_input: bool = Field(
+        False, description="also give the generator the log of the filtered volatility at every step "
+                           "of the window (an extra input channel, carried forward from generated "
+                           "values in rollouts), so it knows the level its standardised window is at")
 
     @model_validator(mode="after")
     def _check_vol(self) -> DataSection:
         if self.vol_reversion >= self.vol_decay:
             raise ValueError(f"vol_reversion ({self.vol_reversion}) must be below vol_decay ({self.vol_decay})")
+        if self.vol_input and self.vol_scaling == "none":
+            raise ValueError("vol_input needs vol_scaling: ewma (it is that filter's volatility)")
         return self
 
     @model_validator(mode="after")

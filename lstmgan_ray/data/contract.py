@@ -46,7 +46,7 @@ def make_spec(data_cfg: dict[str, Any], features: list[str], transforms: dict[st
         "nan_policy": data_cfg["nan_policy"],
         # Checkpoints written before volatility scaling existed lack the keys: they used none.
         "vol_scaling": data_cfg.get("vol_scaling", "none"), "vol_decay": data_cfg.get("vol_decay", 0.94),
-        "vol_reversion": data_cfg.get("vol_reversion", 0.0),
+        "vol_reversion": data_cfg.get("vol_reversion", 0.0), "vol_input": bool(data_cfg.get("vol_input", False)),
     }
 
 

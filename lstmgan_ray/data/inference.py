@@ -138,8 +138,10 @@ def inference_windows(df: pd.DataFrame, spec: dict[str, Any], stats: dict[str, A
     out["future_time"] = all_times[ahead].astype("datetime64[ns]").astype(np.int64)
     padded = np.concatenate([raw, np.full(horizon, np.nan)])
     out["future_actual"] = padded[ahead]
-    out["hold"] = hold_rows(out["x"], stats["mean"], stats["std"],
-                            [spec["transforms"][c] for c in spec["features"]])
+    n = len(spec["features"])
+    hold = hold_rows(out["x"][:, :, :n], stats["mean"], stats["std"], [spec["transforms"][c] for c in spec["features"]])
+    # The volatility channel (data.vol_input) is not held: rollouts write it from generated values.
+    out["hold"] = np.concatenate([hold, out["x"][:, -1, n:]], axis=1)
     out["series_id"] = np.full(len(out["last"]), str(df[spec["series_column"]].iloc[0]), dtype=object)
     out["timestamp"] = out["timestamp"].astype("datetime64[us]")
     return out

@@ -23,7 +23,7 @@ from ray.data import DataContext
 from ray.data.context import ShuffleStrategy
 
 from lstmgan_ray.data.contract import SINGLE_SERIES, SPLITS, make_spec
-from lstmgan_ray.data.windows import empty_windows, prepare_series, series_stats, series_windows
+from lstmgan_ray.data.windows import empty_windows, prepare_series, series_stats, series_windows, window_channels
 from lstmgan_ray.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,8 @@ def series_udf(df: pd.DataFrame, spec: dict[str, Any]) -> dict:
     stats = series_stats(df, spec, prepared)
     out = None if stats["problems"] else series_windows(df, spec, stats, prepared)
     if out is None or len(out["last"]) == 0:
-        out = empty_windows(spec["input_dim"], spec["output_dim"], len(spec["features"]), rows=1)
+        out = empty_windows(spec["input_dim"], spec["output_dim"],
+                            window_channels(spec, len(spec["features"])), rows=1)
     n = len(out["last"])
     out["series_id"] = np.full(n, sid, dtype=object)
     out["stats"] = np.full(n, "", dtype=object)

@@ -118,6 +118,17 @@ def vol_filter(data_cfg: dict[str, Any]) -> VolFilter | None:
     return VolFilter(float(data_cfg["vol_decay"]), float(data_cfg.get("vol_reversion", 0.0)))
 
 
+def vol_channel(data_cfg: dict[str, Any], n_features: int) -> int | None:
+    """Where the log-volatility channel sits in a window (after the ``n_features`` features) when
+    ``data.vol_input`` asks for one; None otherwise (and for checkpoints written before it existed)."""
+    return n_features if data_cfg.get("vol_input") and vol_filter(data_cfg) is not None else None
+
+
+def window_channels(data_cfg: dict[str, Any], n_features: int) -> int:
+    """The generator's input channels from the data: the features, and the volatility channel if any."""
+    return n_features + (vol_channel(data_cfg, n_features) is not None)
+
+
 def window_vols(scaled_target: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     """Per step, the scale a window ending there is divided by: ``VolFilter.series``, or ones."""
     vf = vol_filter(spec)
@@ -128,7 +139,8 @@ def series_windows(df: pd.DataFrame, spec: dict[str, Any], stats: dict[str, Any]
                    prepared: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """All windows of one series, each wholly inside one split.
 
-    Returns columns: ``x`` [n, input_dim, features] scaled, ``y`` [n, output_dim]
+    Returns columns: ``x`` [n, input_dim, channels] scaled (the features, then with
+    ``data.vol_input`` the log volatility after each step), ``y`` [n, output_dim]
     scaled target steps, ``last`` (last observed target, original units),
     ``mu``/``sd`` (the target's scaler), ``vol`` (what the window's target steps and ``y`` are
     divided by, ``window_vols`` at its last step), ``timestamp`` (of the first target
@@ -154,13 +166,15 @@ def series_windows(df: pd.DataFrame, spec: dict[str, Any], stats: dict[str, Any]
         vol = vols[starts + T - 1]
         x = scaled[idx]
         x[:, :, ti] /= vol[:, None].astype(np.float32)
+        if vol_channel(spec, len(cols)) is not None:
+            x = np.concatenate([x, np.log(vols[idx])[:, :, None].astype(np.float32)], axis=2)
         parts["x"].append(x)
         parts["y"].append((scaled[tgt, ti] / vol[:, None]).astype(np.float32))
         parts["vol"].append(vol)
         parts["last"].append(raw[starts + T - 1])
         parts["timestamp"].append(times[starts + T])
         parts["split"].append(np.full(len(starts), name, dtype=object))
-    n_feat = len(cols)
+    n_feat = window_channels(spec, len(cols))
     if not parts["x"]:
         return empty_windows(T, H, n_feat)
     out = {k: np.concatenate(v) for k, v in parts.items()}

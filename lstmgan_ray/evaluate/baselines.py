@@ -92,12 +92,14 @@ def load_supervised_baseline(path: str, config: dict[str, Any], feature_size: in
 
 
 def baseline_forecasts(model, windows: dict[str, np.ndarray], *, noise_dim: int, horizon: int, target_index: int,
-                       transform: str, vol_filter: VolFilter | None = None) -> np.ndarray:
+                       transform: str, vol_filter: VolFilter | None = None,
+                       vol_index: int | None = None) -> np.ndarray:
     """``[N, H]`` forecasts in original units, rolled out exactly as the GAN's are (volatility
     scaling included: ``vol_filter`` is the checkpoint's, ``windows["vol"]`` each window's scale)."""
 
     def step(w, _index):
         return model.predict(_with_noise(w, noise_dim), batch_size=4096, verbose=0)
 
-    values = rollout(step, windows["x"], windows["hold"], horizon, target_index, windows.get("vol"), vol_filter)
+    values = rollout(step, windows["x"], windows["hold"], horizon, target_index, windows.get("vol"), vol_filter,
+                     vol_index)
     return to_original_units(values, windows["last"], windows["mu"], windows["sd"], transform)

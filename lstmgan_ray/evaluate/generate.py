@@ -37,7 +37,7 @@ from lstmgan_ray.data.inference import (
     steps_to_end,
     window_dataset,
 )
-from lstmgan_ray.data.windows import VolFilter, vol_filter
+from lstmgan_ray.data.windows import VolFilter, vol_channel, vol_filter
 from lstmgan_ray.errors import CheckpointError, ConfigError, DataError
 from lstmgan_ray.evaluate.inputs import open_inputs
 from lstmgan_ray.evaluate.options import ActorOptions, GenerateOptions
@@ -51,7 +51,7 @@ OUTPUT_COLUMNS = ("series_id", "split", "origin", "timestamp", "step", "path", "
 
 def rollout(step_fn: Callable[[np.ndarray, int], np.ndarray], x: np.ndarray, hold: np.ndarray,
             steps: int, target_index: int, vol: np.ndarray | None = None,
-            vol_filter: VolFilter | None = None) -> np.ndarray:
+            vol_filter: VolFilter | None = None, vol_index: int | None = None) -> np.ndarray:
     """Feed a forecaster its own output for ``steps`` target steps.
 
     Args:
@@ -63,7 +63,8 @@ def rollout(step_fn: Callable[[np.ndarray, int], np.ndarray], x: np.ndarray, hol
         vol: ``[N]`` what each window's target steps were divided by (``data.windows.window_vols``),
             and ``vol_filter`` the filter that made it: with both, the volatility is carried forward
             through the generated values, and every window shown to ``step_fn`` is divided by its
-            own, as in training.
+            own, as in training. ``vol_index``: the channel holding the log volatility after each
+            step (``data.vol_input``), written from the carried-forward volatility.
     Returns:
         ``[N, steps]`` scaled transformed target values (in the series' scale, not divided by ``vol``).
     """
@@ -76,11 +77,13 @@ def rollout(step_fn: Callable[[np.ndarray, int], np.ndarray], x: np.ndarray, hol
         shown = window.copy()
         shown[:, :, target_index] /= scale[:, None].astype(np.float32)
         y = np.asarray(step_fn(shown, index), np.float32) * scale[:, None].astype(np.float32)
+        new = np.repeat(hold[:, None, :], y.shape[1], axis=1)
+        new[:, :, target_index] = y
         if vol_filter is not None:
             for j in range(y.shape[1]):
                 scale = vol_filter.step(scale, y[:, j])
-        new = np.repeat(hold[:, None, :], y.shape[1], axis=1)
-        new[:, :, target_index] = y
+                if vol_index is not None:
+                    new[:, j, vol_index] = np.log(scale)
         window = np.concatenate([window, new], axis=1)[:, -length:]
         out.append(y)
         made += y.shape[1]
@@ -124,6 +127,7 @@ class GeneratorActor:
         self.target_index = int(loaded.scaler["target_index"])
         self.paths, self.horizon, self.seed, self.point = int(paths), int(horizon), int(seed), bool(point)
         self.vol_filter = vol_filter(loaded.config["data"])
+        self.vol_index = vol_channel(loaded.config["data"], len(loaded.scaler["features"]))
         gan = LSTMGAN(loaded.generator, loaded.discriminator, target_index=self.target_index,
                       noise_dim=loaded.config["model"]["noise_dim"], target_transform=self.transform, seed=seed,
                       noise_dof=loaded.config["model"].get("noise_dof"))
@@ -148,10 +152,11 @@ class GeneratorActor:
 
         vol = batch.get("vol", np.ones(n))
         sampled = rollout(sample, np.repeat(batch["x"], k, axis=0), np.repeat(batch["hold"], k, axis=0),
-                          self.horizon, self.target_index, np.repeat(vol, k), self.vol_filter)
+                          self.horizon, self.target_index, np.repeat(vol, k), self.vol_filter, self.vol_index)
         if not self.point:
             return units(sampled, k).reshape(n, k, self.horizon), None
-        central = rollout(mode, batch["x"], batch["hold"], self.horizon, self.target_index, vol, self.vol_filter)
+        central = rollout(mode, batch["x"], batch["hold"], self.horizon, self.target_index, vol, self.vol_filter,
+                          self.vol_index)
         return units(sampled, k).reshape(n, k, self.horizon), units(central, 1)
 
     def __call__(self, batch: dict[str, np.ndarray]):

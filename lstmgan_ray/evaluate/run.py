@@ -34,7 +34,7 @@ from lstmgan_ray.data.inference import (
     window_dataset,
 )
 from lstmgan_ray.data.pipeline import only_split
-from lstmgan_ray.data.windows import vol_filter
+from lstmgan_ray.data.windows import vol_channel, vol_filter, window_channels
 from lstmgan_ray.errors import ConfigError
 from lstmgan_ray.evaluate import figures as draw
 from lstmgan_ray.evaluate import report
@@ -165,7 +165,7 @@ def baselines(setup: Setup, o: EvaluateOptions, out: str, say: Progress) -> tupl
     run can pass it as ``--baseline-model``.
     """
     inputs = setup.inputs
-    cfg, spec, feature_size = inputs.config, inputs.spec, len(inputs.spec["features"])
+    cfg, spec, feature_size = inputs.config, inputs.spec, window_channels(inputs.spec, len(inputs.spec["features"]))
     if o.baseline_model:
         say(f"supervised-only baseline: loading {o.baseline_model}")
         model = load_supervised_baseline(o.baseline_model, cfg, feature_size)
@@ -181,7 +181,8 @@ def baselines(setup: Setup, o: EvaluateOptions, out: str, say: Progress) -> tupl
                 "train_windows": len(train["y"])}
     supervised = baseline_forecasts(model, setup.windows, noise_dim=cfg["model"]["noise_dim"], horizon=setup.horizon,
                                     target_index=spec["target_index"], transform=cfg["data"]["target_transform"],
-                                    vol_filter=vol_filter(cfg["data"]))
+                                    vol_filter=vol_filter(cfg["data"]),
+                                    vol_index=vol_channel(cfg["data"], len(spec["features"])))
     return supervised, info
 
 

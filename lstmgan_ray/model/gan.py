@@ -3,7 +3,8 @@
 Follows keras-io's ``dcgan_overriding_train_step`` / ``wgan_gp`` shape, made
 distribution-correct: per-example losses averaged over the global batch (so N
 workers take the same step as one), noise drawn statelessly from (seed,
-replica, step) so a resumed run replays the same draws, and metrics kept in
+step) for the global batch (``model.noise``) so a resumed run replays the same draws and N workers
+draw what one would, and metrics kept in
 ``keras.metrics.Mean`` trackers, which sum across replicas on read.
 """
 
@@ -15,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from lstmgan_ray.model import losses as L
+from lstmgan_ray.model import noise as N
 from lstmgan_ray.model import scoring as S
 from lstmgan_ray.model.guards import NO_BAD_STEP, FirstNonFiniteStep, SyncedLossScaleOptimizer, skip_together
 
@@ -54,16 +56,6 @@ def window_scale(features: dict, dtype) -> tf.Tensor:
     return sd * tf.cast(features["vol"], dtype) if "vol" in features else sd
 
 
-# Stateless noise seeds are pairs (stream, draw). The stream is the base seed times a prime
-# larger than any replica count, plus the replica, so (seed, replica) pairs never share a
-# stream. Each optimizer step owns DRAWS_PER_STEP consecutive draw ids: critic-only update k
-# uses 2k (generator noise) and 2k + 1 (its gradient penalty), the joint update the last two,
-# so up to (DRAWS_PER_STEP - 2) / 2 = 31 critic steps never reuse a draw, and a resumed run
-# (same step counter) replays exactly the same noise.
-STREAMS_PER_SEED = 7919
-DRAWS_PER_STEP = 64
-JOINT_NOISE_DRAW = DRAWS_PER_STEP - 2
-JOINT_PENALTY_DRAW = DRAWS_PER_STEP - 1
 
 
 class LSTMGAN(keras.Model):
@@ -162,10 +154,7 @@ class LSTMGAN(keras.Model):
 
     # -- pieces -------------------------------------------------------------
     def _seed(self, salt: int) -> tf.Tensor:
-        ctx = tf.distribute.get_replica_context()
-        replica = ctx.replica_id_in_sync_group if ctx is not None else 0
-        step = tf.cast(self.g_optimizer.iterations, tf.int64)
-        return tf.stack([tf.cast(self.seed * STREAMS_PER_SEED + replica, tf.int64), step * DRAWS_PER_STEP + salt])
+        return N.step_seed(self.seed, self.g_optimizer.iterations, salt)
 
     @property
     def head_noise(self) -> bool:
@@ -173,33 +162,23 @@ class LSTMGAN(keras.Model):
         takes ``[window, noise [B, K, noise_dim]]`` and returns ``[B, K, H]``."""
         return len(self.generator.inputs) == 2
 
-    def _noise(self, shape, dtype, seed: tf.Tensor | None, noise_scale: float) -> tf.Tensor:
-        """Unit-variance noise: Gaussian, or Student-t with ``noise_dof`` degrees of freedom."""
+    def _noise(self, shape, dtype, seed: tf.Tensor | None, noise_scale: float, shard: bool = False) -> tf.Tensor:
+        """Unit-variance noise: Gaussian, or Student-t with ``noise_dof`` degrees of freedom; with
+        ``shard`` (training steps), this replica's rows of the global batch's draw."""
         if noise_scale == 0:
             return tf.zeros(shape, dtype=dtype)
-        if not self.noise_dof:
-            if seed is None:
-                return tf.random.normal(shape, dtype=dtype) * noise_scale
-            return tf.random.stateless_normal(shape, seed=seed, dtype=dtype) * noise_scale
-        half = self.noise_dof / 2.0
-        if seed is None:
-            normal, gamma = tf.random.normal(shape), tf.random.gamma(shape, half)
-        else:
-            first, second = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
-            normal = tf.random.stateless_normal(shape, seed=first)
-            gamma = tf.random.stateless_gamma(shape, seed=second, alpha=half)
-        # z / sqrt(chi2_v / v) is Student-t; times sqrt((v - 2) / v) it has variance 1.
-        t = normal * tf.sqrt(half / gamma) * ((self.noise_dof - 2.0) / self.noise_dof) ** 0.5
-        return tf.cast(t * noise_scale, dtype)
+        if shard and seed is not None:
+            return N.sharded(lambda full: self._noise(full, dtype, seed, noise_scale), shape)
+        return N.unit_noise(shape, dtype, seed, self.noise_dof) * tf.cast(noise_scale, dtype)
 
     def generate(self, x: tf.Tensor, training: bool = False, seed: tf.Tensor | None = None,
-                 noise_scale: float = 1.0) -> tf.Tensor:
+                 noise_scale: float = 1.0, shard: bool = False) -> tf.Tensor:
         """Next values for windows ``x`` with fresh (or seeded) noise; ``noise_scale=0`` is the mode."""
         if self.head_noise:
-            return self.draw(x, 1, training=training, seed=seed, noise_scale=noise_scale)[:, 0, :]
+            return self.draw(x, 1, training=training, seed=seed, noise_scale=noise_scale, shard=shard)[:, 0, :]
         if self.noise_dim:
             shape = tf.concat([tf.shape(x)[:2], [self.noise_dim]], axis=0)
-            x = tf.concat([x, self._noise(shape, x.dtype, seed, noise_scale)], axis=-1)
+            x = tf.concat([x, self._noise(shape, x.dtype, seed, noise_scale, shard)], axis=-1)
         return self.generator(x, training=training)
 
     def _sequence(self, x: tf.Tensor, next_values: tf.Tensor) -> tf.Tensor:
@@ -214,14 +193,15 @@ class LSTMGAN(keras.Model):
         return tf.reduce_mean(tf.reshape(per_draw, [-1, draws]), axis=1)
 
     def draw(self, x: tf.Tensor, draws: int, training: bool, seed: tf.Tensor | None,
-             noise_scale: float = 1.0) -> tf.Tensor:
+             noise_scale: float = 1.0, shard: bool = False) -> tf.Tensor:
         """``draws`` generated next values per window, ``[B, draws, H]``: one generator pass over the
         windows repeated ``draws`` times (each row its own noise), or, with the noise at the head,
         one LSTM pass per window whose output every draw shares."""
         if self.head_noise:
-            noise = self._noise(tf.stack([tf.shape(x)[0], draws, self.noise_dim]), x.dtype, seed, noise_scale)
+            noise = self._noise(tf.stack([tf.shape(x)[0], draws, self.noise_dim]), x.dtype, seed, noise_scale, shard)
             return self.generator([x, noise], training=training)
-        fake = self.generate(tf.repeat(x, draws, axis=0), training=training, seed=seed, noise_scale=noise_scale)
+        fake = self.generate(tf.repeat(x, draws, axis=0), training=training, seed=seed, noise_scale=noise_scale,
+                             shard=shard)
         return tf.reshape(fake, [-1, draws, tf.shape(fake)[-1]])
 
     # -- steps --------------------------------------------------------------
@@ -231,8 +211,11 @@ class LSTMGAN(keras.Model):
         fake_logits = self.discriminator(fake_seq, training=True)
         d_per = self.d_loss_fn(real_logits, fake_logits)
         if self.loss_name == "wgan-gp":
+            seed = self._seed(salt)
+            alpha = N.sharded(lambda full: tf.random.stateless_uniform(full, seed=seed),
+                                  [tf.shape(fake_seq)[0], 1, 1])
             d_per += self.gp_weight * L.gradient_penalty(self.discriminator, tf.repeat(real_seq, draws, axis=0),
-                                                         fake_seq, seed=self._seed(salt))
+                                                         fake_seq, alpha=alpha)
         return self._per_window(d_per, draws), fake_logits
 
     def _scaled(self, optimizer, loss):
@@ -241,7 +224,7 @@ class LSTMGAN(keras.Model):
 
     def _critic_gradients_fn(self, x, real_seq, k: int):
         """Discriminator gradients of critic-only update ``k`` (wgan-gp's extra critic steps)."""
-        fake_seq = self._sequence(x, self.generate(x, training=True, seed=self._seed(2 * k)))
+        fake_seq = self._sequence(x, self.generate(x, training=True, seed=self._seed(2 * k), shard=True))
         with tf.GradientTape() as tape:
             d_per, _ = self._critic_loss(real_seq, fake_seq, salt=2 * k + 1)
             d_loss = self._scaled(self.d_optimizer, self._average(d_per))
@@ -252,9 +235,9 @@ class LSTMGAN(keras.Model):
         per-window losses (each a mean over the window's draws)."""
         k = self.samples_per_window
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            samples = self.draw(x, k, training=True, seed=self._seed(JOINT_NOISE_DRAW))
+            samples = self.draw(x, k, training=True, seed=self._seed(N.JOINT_NOISE_DRAW), shard=True)
             fake_seq = self._sequence(tf.repeat(x, k, axis=0), tf.reshape(samples, [-1, tf.shape(samples)[-1]]))
-            d_per, fake_logits = self._critic_loss(real_seq, fake_seq, salt=JOINT_PENALTY_DRAW, draws=k)
+            d_per, fake_logits = self._critic_loss(real_seq, fake_seq, salt=N.JOINT_PENALTY_DRAW, draws=k)
             adv = self._per_window(self.g_loss_fn(fake_logits), k)
             sup = L.supervised_loss(real_next, samples, self.supervised_kind)
             g_per = adv + self.supervised_weight * sup

@@ -40,7 +40,8 @@ def wasserstein_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
     return -_flat(fake_logits)
 
 
-def gradient_penalty(critic, real: tf.Tensor, fake: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
+def gradient_penalty(critic, real: tf.Tensor, fake: tf.Tensor, seed: tf.Tensor | None = None,
+                     alpha: tf.Tensor | None = None) -> tf.Tensor:
     """WGAN-GP penalty (||∇D(x̂)||₂ - 1)² per example, x̂ on the segment real→fake.
 
     The interpolation weight is drawn from U(0, 1), one per example (Gulrajani
@@ -50,9 +51,13 @@ def gradient_penalty(critic, real: tf.Tensor, fake: tf.Tensor, seed: tf.Tensor |
         critic: the discriminator (a callable returning logits).
         real, fake: ``[batch, steps, 1]`` sequences.
         seed: optional stateless seed ``[2]`` for a reproducible draw.
+        alpha: ``[batch, 1, 1]`` the weights themselves, drawn by the caller (a training step draws
+            them for the global batch, so they do not depend on the worker count).
     """
     shape = [tf.shape(real)[0], 1, 1]
-    if seed is None:
+    if alpha is not None:
+        alpha = tf.cast(alpha, real.dtype)
+    elif seed is None:
         alpha = tf.random.uniform(shape, 0.0, 1.0, dtype=real.dtype)
     else:
         alpha = tf.random.stateless_uniform(shape, seed=seed, minval=0.0, maxval=1.0, dtype=real.dtype)

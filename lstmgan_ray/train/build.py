@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from lstmgan_ray.config import Config
+from lstmgan_ray.data.windows import window_channels
 from lstmgan_ray.model.gan import LSTMGAN, SyncedLossScaleOptimizer
 from lstmgan_ray.model.networks import build_models
 from lstmgan_ray.train.precision import (
@@ -32,7 +33,8 @@ def build_gan(cfg: Config | dict[str, Any], scaler: dict[str, Any]) -> LSTMGAN:
     # An explicit jit_compile=true compiles the LSTMs too, so they keep the generic kernel.
     use_cudnn = False if xla is True else "auto"
     cudnn = on_gpu and use_cudnn == "auto" and not cfg.model.recurrent_dropout
-    generator, discriminator = build_models(cfg.model, d.input_dim, d.output_dim, len(scaler["features"]),
+    generator, discriminator = build_models(cfg.model, d.input_dim, d.output_dim,
+                                            window_channels(d.model_dump(mode="json"), len(scaler["features"])),
                                             dtype=policy, use_cudnn=use_cudnn,
                                             unroll=use_unroll(t.unroll, d.input_dim, cudnn))
     gan = LSTMGAN(generator, discriminator, target_index=scaler["target_index"], noise_dim=cfg.model.noise_dim,

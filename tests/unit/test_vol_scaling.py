@@ -79,3 +79,44 @@ def test_rollout_carries_the_volatility_through_generated_values():
     # Without a filter the scale stays put, and without vol the rollout is the plain one.
     plain = rollout(step, x, np.zeros((1, 1), np.float32), steps=3, target_index=0)
     np.testing.assert_array_equal(plain, [[2.0, 2.0, 2.0]])
+
+
+def test_vol_input_adds_the_log_volatility_after_every_step_as_a_last_channel():
+    frame = make_series("S", 120, 100.0, seed=3)
+    features = ("open", "close")
+    spec = _spec("ewma", features)
+    with_vol = {**spec, "vol_input": True}
+    stats = series_stats(frame, spec)
+    plain, extra = series_windows(frame, spec, stats), series_windows(frame, with_vol, stats)
+    assert extra["x"].shape == (*plain["x"].shape[:2], 3)
+    np.testing.assert_array_equal(extra["x"][:, :, :2], plain["x"])
+    # The last step's channel is the log of the scale the window is divided by; earlier steps are the
+    # filter's values after them, so the channel of window i+1 is that of window i shifted by one.
+    np.testing.assert_allclose(np.exp(extra["x"][:, -1, 2]), extra["vol"], rtol=1e-5)
+    same_split = extra["split"][:-1] == extra["split"][1:]
+    np.testing.assert_allclose(extra["x"][1:, :-1, 2][same_split], extra["x"][:-1, 1:, 2][same_split])
+    # A data section without the filter cannot ask for its volatility.
+    from lstmgan_ray.config.schema import DataSection
+
+    with pytest.raises(ValueError, match="vol_input needs vol_scaling"):
+        DataSection(vol_input=True, vol_scaling="none")
+
+
+def test_rollout_writes_the_carried_volatility_into_the_vol_channel():
+    shown = []
+
+    def step(window, _index):
+        shown.append(window.copy())
+        return np.full((len(window), 1), 2.0, np.float32)
+
+    x = np.zeros((1, 3, 2), np.float32)
+    x[:, :, 0], x[:, :, 1] = 0.5, np.log(2.0)
+    vf = VolFilter(0.9, 0.05)
+    rollout(step, x, np.zeros((1, 2), np.float32), steps=3, target_index=0, vol=np.array([2.0]), vol_filter=vf,
+            vol_index=1)
+    after_first = float(vf.step(np.array([2.0]), np.array([4.0]))[0])
+    after_second = float(vf.step(np.array([after_first]), np.array([2.0 * after_first]))[0])
+    np.testing.assert_allclose(shown[1][0, :, 1], np.log([2.0, 2.0, after_first]), rtol=1e-6)
+    np.testing.assert_allclose(shown[2][0, :, 1], np.log([2.0, after_first, after_second]), rtol=1e-6)
+    # The target channel is still divided by the current scale, as without the channel.
+    np.testing.assert_allclose(shown[2][0, -1, 0], 2.0 * after_first / after_second, rtol=1e-6)
