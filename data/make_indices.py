@@ -1,4 +1,5 @@
-"""Rebuild data/indices/ from the daily index bars that the `arch` package ships.
+"""Rebuild the bundled sample data from the daily index bars that the `arch` package ships: the
+shards live inside the package, in lstmgan_ray/bundled/data/indices/ (data/indices/ links there).
 
 Run once by maintainers (`pip install arch && python data/make_indices.py`); the
 Parquet shards it writes are committed, so users never need `arch`.
@@ -9,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-OUT = Path(__file__).resolve().parent / "indices"
+OUT = Path(__file__).resolve().parents[1] / "lstmgan_ray" / "bundled" / "data" / "indices"
 COLUMNS = {"Open": "open", "High": "high", "Low": "low", "Close": "close",
            "Adj Close": "adj_close", "Volume": "volume"}
 

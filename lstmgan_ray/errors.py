@@ -22,3 +22,8 @@ class DataError(UserError):
 
 class CheckpointError(UserError):
     """A path that is not a usable checkpoint; the message says which file or field."""
+
+
+class DependencyError(UserError, ImportError):
+    """A package the job needs is missing or unusable; the message names it and the command that
+    installs it. Still an ``ImportError``, for code that probes optional packages."""

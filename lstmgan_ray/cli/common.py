@@ -8,21 +8,51 @@ The last stdout line of every job is one JSON object.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
+import os
 import sys
+import tomllib
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import yaml
+
+from lstmgan_ray.config import anchor_paths, available_profiles
 from lstmgan_ray.errors import UserError
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 
 
+def package_version() -> str:
+    """The installed package's version; in a checkout that is not installed (a ``ray job submit``
+    working directory), the version its ``pyproject.toml`` declares."""
+    try:
+        return importlib.metadata.version("lstmgan-ray")
+    except importlib.metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+        if pyproject.is_file():
+            return tomllib.loads(pyproject.read_text()).get("project", {}).get("version", "unknown")
+        return "unknown"
+
+
+def add_version_argument(parser: argparse.ArgumentParser) -> None:
+    """``--version``: print the package version and exit."""
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+
+
 def add_common_arguments(parser: argparse.ArgumentParser, *,
-                         config_help: str = "YAML config file (default: the reference design)",
+                         config_help: str = "YAML config file; its relative paths are relative to the file "
+                                            "(default: the reference design)",
                          epochs_help: str = "training epochs (train.epochs)",
-                         name_help: str = "run name (run.name)") -> None:
-    """Flags every job shares: config file, data, overrides and run placement."""
+                         name_help: str = "run name (run.name)",
+                         failures_help: str = "times a failed run restarts from its latest checkpoint, "
+                                              "whatever the cause, a bug in the code too (run.max_failures, "
+                                              "default 2; 0: fail at once; -1: no limit)") -> None:
+    """Flags training and sweeps share: config file, data, overrides, run placement, ``--version``."""
+    add_version_argument(parser)
     parser.add_argument("--config", help=config_help)
     parser.add_argument("--data", help="Parquet file, directory or URI (data.path)")
     parser.add_argument("--target", help="target column (data.target, default close)")
@@ -31,7 +61,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, *,
     parser.add_argument("--name", help=name_help)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config key; YAML-typed value; repeatable")
-    parser.add_argument("--profile", default="auto", help="named preset laid under --config/--set/flags: "
+    parser.add_argument("--max-failures", type=int, metavar="N", help=failures_help)
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the effective config (profile, file, --set and flags applied) as YAML and "
+                             "exit, without starting Ray")
+    parser.add_argument("--profile", default="auto", choices=available_profiles(),
+                        help="named preset laid under --config/--set/flags: "
                         "'cpu' = the design's LSTMs at a quarter width; 'design' = the full design; 'fast' = "
                         "no recurrent dropout (cuDNN on GPUs), mixed precision, XLA on GPUs, sqrt learning-rate "
                         "scaling (lstmgan_ray/config/profiles/); default 'auto': cpu, or design with --use-gpu")
@@ -49,7 +84,7 @@ def worker_count(text: str) -> int | list[int]:
 
 def common_flags(args: argparse.Namespace) -> dict:
     return {"data.path": args.data, "data.target": args.target, "train.epochs": args.epochs,
-            "run.storage_path": args.storage_path, "run.name": args.name}
+            "run.storage_path": args.storage_path, "run.name": args.name, "run.max_failures": args.max_failures}
 
 
 def run_guarded(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -86,6 +121,23 @@ def disconnect_ray() -> None:
         import ray
 
         ray.shutdown()
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block mappings, one key a line; lists on one line (``[0.7, 0.15, 0.15]``)."""
+
+
+_Dumper.add_representer(list, lambda dumper, value: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", value, flow_style=True))
+
+
+def print_yaml(settings: dict[str, Any], comment: str = "") -> None:
+    """``--print-config``: the effective settings as YAML (a ``# comment`` line first), local paths
+    made absolute as the job resolves them, so the output is valid as a ``--config`` file anywhere."""
+    settings = anchor_paths(settings, os.getcwd())
+    if comment:
+        print(f"# {comment}")
+    print(yaml.dump(settings, Dumper=_Dumper, sort_keys=False, default_flow_style=False), end="", flush=True)
 
 
 def print_summary(summary: dict) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from lstmgan_ray.cli.common import print_summary, run_guarded
+from lstmgan_ray.cli.common import add_version_argument, print_summary, run_guarded
+from lstmgan_ray.evaluate.extras import check_eval_packages
 from lstmgan_ray.evaluate.options import (
     MODES,
     SPLIT_CHOICES,
@@ -23,6 +24,7 @@ from lstmgan_ray.evaluate.options import (
 
 def _inference_arguments(parser: argparse.ArgumentParser, *, paths: int, out_help: str, horizon_help: str) -> None:
     """Flags both jobs share: what to read, where to write, and the Ray Data actor pool."""
+    add_version_argument(parser)
     parser.add_argument("--checkpoint", required=True, help="checkpoint directory or URI (a run's "
                                                             "checkpoint_epoch_NNNN or a sweep's best/)")
     parser.add_argument("--data", help="Parquet file, directory or URI (default: the checkpoint's data.path)")
@@ -102,6 +104,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    check_eval_packages()  # scipy, scikit-learn, matplotlib (the eval extra): named before anything is read
     check_out(args.out)
     options = EvaluateOptions(seq_len=args.seq_len, holdout=args.holdout, max_lag=args.max_lag,
                               baseline_epochs=args.baseline_epochs, baseline_model=args.baseline_model,

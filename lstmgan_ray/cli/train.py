@@ -11,6 +11,7 @@ from lstmgan_ray.cli.common import (
     common_flags,
     disconnect_ray,
     print_summary,
+    print_yaml,
     run_guarded,
     worker_count,
 )
@@ -34,10 +35,13 @@ def _train(args: argparse.Namespace) -> int:
     flags = {**common_flags(args), "run.num_workers": args.num_workers, "run.use_gpu": args.use_gpu,
              "train.batch_size": args.batch_size}
     profile = resolve_profile(args.profile, args.config, args.overrides, **flags)
+    cfg = load_config(args.config, args.overrides, profile=profile, **flags)
+    if args.print_config:
+        print_yaml(cfg.to_dict(), comment=f"lstmgan-train, profile {profile}")
+        return 0
     if args.profile == AUTO_PROFILE and profile == CPU_PROFILE:
         print("profile cpu (CPU workers): the design's LSTMs at a quarter of their widths, 256 -> 16; "
               "--profile design trains the full design, --use-gpu on GPU workers", flush=True)
-    cfg = load_config(args.config, args.overrides, profile=profile, **flags)
     from lstmgan_ray.train.preflight import check_run  # reads footers and files only
 
     checked = check_run(cfg, resume_from=args.resume_from, resume=args.resume, overwrite=args.overwrite)

@@ -10,6 +10,7 @@ from lstmgan_ray.cli.common import (
     add_resume_arguments,
     common_flags,
     print_summary,
+    print_yaml,
     run_guarded,
     worker_count,
 )
@@ -20,9 +21,13 @@ def tune_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstmgan-tune",
         description="Sweep hyperparameters with Ray Tune; every trial is a Ray Train run of the GAN.")
-    add_common_arguments(parser, config_help="sweep file: base config, search_space, tune settings "
-                                             "(default: configs/sweep.yaml)",
+    add_common_arguments(parser, config_help="sweep file: base config, search_space, tune settings; its relative "
+                                             "paths are relative to the file (default: the example sweep shipped "
+                                             "with the package, configs/sweep.yaml in a checkout)",
                          epochs_help="per-trial maximum epochs (train.epochs)",
+                         failures_help="times each trial's Ray Train run restarts from its latest checkpoint, "
+                                       "whatever the cause, a bug in the code too (run.max_failures; the example "
+                                       "sweep: 1; 0: the trial fails at once)",
                          name_help="sweep name; the sweep lives at STORAGE_PATH/NAME (default sweep-<UTC time>)")
     parser.add_argument("--num-samples", type=int, help="trials to sample (tune.num_samples; x grid points)")
     parser.add_argument("--max-concurrent-trials", type=int, help="trials at once (tune.max_concurrent_trials)")
@@ -47,6 +52,9 @@ def _tune(args: argparse.Namespace) -> int:
                          "run.gpus_per_worker": args.gpus_per_worker, "run.use_gpu": args.use_gpu,
                          "tune.num_samples": args.num_samples, "tune.search_alg": args.search_alg,
                          "tune.max_concurrent_trials": args.max_concurrent_trials})
+    if args.print_config:
+        print_yaml(sweep_settings(spec), comment=f"lstmgan-tune, profile {profile}")
+        return 0
     from lstmgan_ray.data.validate import inspect_dataset  # footers only: bad data fails fast
 
     info = inspect_dataset(spec.base_config().data.model_dump())
@@ -57,6 +65,15 @@ def _tune(args: argparse.Namespace) -> int:
     if outcome.interrupted:
         return 130
     return 0 if outcome.best else EXIT_FAILED
+
+
+def sweep_settings(spec) -> dict:
+    """A sweep as ``--print-config`` shows it: the trials' base config, validated, in the sweep
+    file's own sections, then the search space and the Tune settings."""
+    base = spec.base_config().to_dict()
+    if spec.base.get("train", {}).get("n_critic") is None:
+        base["train"]["n_critic"] = None  # derived per trial from its sampled train.loss
+    return {**base, "search_space": spec.search_space, "tune": spec.tune.model_dump()}
 
 
 def tune_main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ and sweeps apply the layers in the same order.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,27 @@ def read_yaml_mapping(path: str | Path, what: str = "config file") -> dict[str, 
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """A YAML config file as a raw nested dict (validated later, with everything applied)."""
-    return read_yaml_mapping(path, "config file")
+    """A YAML config file as a raw nested dict (validated later, with everything applied), its
+    relative paths made relative to the file's directory (``anchor_paths``)."""
+    return anchor_paths(read_yaml_mapping(path, "config file"), Path(path).parent)
+
+
+PATH_KEYS = (("data", "path"), ("run", "storage_path"))
+
+
+def anchor_paths(raw: dict[str, Any], directory: str | Path) -> dict[str, Any]:
+    """``raw`` with each relative local path of ``PATH_KEYS`` joined to ``directory`` (in place).
+
+    A path in a config or sweep file means the same wherever the job starts: it is relative to
+    the file's directory, as the directory is named (symbolic links are not followed). URIs,
+    absolute paths and ``~`` paths stay as written; paths from the command line are not touched.
+    """
+    for section, key in PATH_KEYS:
+        body = raw.get(section)
+        value = body.get(key) if isinstance(body, dict) else None
+        if isinstance(value, str) and value and "://" not in value and not os.path.isabs(os.path.expanduser(value)):
+            body[key] = os.path.normpath(os.path.join(os.path.abspath(directory), value))
+    return raw
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | None = None, **flags: Any) -> Config:

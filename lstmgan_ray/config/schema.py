@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lstmgan_ray.config.bundled import BUNDLED_DATA
 from lstmgan_ray.errors import ConfigError
 
 Transform = Literal["log_return", "log1p_diff", "diff", "none"]
@@ -26,7 +27,8 @@ class _Section(BaseModel):
 class DataSection(_Section):
     """Where the Parquet bars are and how they become windows."""
 
-    path: str = "data/indices"
+    path: str = Field(BUNDLED_DATA, description="Parquet file, directory or URI; default: the sample "
+                                                "dataset inside the package (data/indices in a checkout)")
     target: str = "close"
     features: list[str] | Literal["target", "all"] | None = Field(
         "target", description="target: the target alone, so multi-step rollouts feed back everything the "

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from lstmgan_ray.data.contract import SPLITS, transform_column
 
@@ -101,7 +100,13 @@ class VolFilter:
         """The volatility after each step of ``z``, using no value after it (no leakage)."""
         z = np.asarray(z, np.float64)
         keep = self.decay - self.reversion
-        var = lfilter([1.0], [1.0, -keep], (1.0 - self.decay) * z * z + self.reversion, zi=[keep])[0]
+        shocks = (1.0 - self.decay) * z * z + self.reversion
+        # var_t = shocks_t + keep * var_(t-1) from var = 1: (1 - keep) * var is the exponentially
+        # weighted mean of the shocks in pandas' recursive form, started at 1 - keep.
+        start = np.concatenate([[1.0 - keep], shocks])
+        weighted = pd.Series(start).ewm(alpha=1.0 - keep, adjust=False).mean().to_numpy()[1:]
+        var = weighted / (1.0 - keep)
+        var[np.maximum.accumulate(~np.isfinite(shocks))] = np.nan  # a non-finite step spoils all after it
         return np.sqrt(var)
 
     def step(self, vol: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -9,8 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
+
+from lstmgan_ray.evaluate.extras import missing_package
+
+try:  # the eval extra
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+except ImportError as err:
+    raise missing_package("sklearn", err) from err
 
 MAX_SERIES = 4  # panels per figure; more series are listed in metrics.json only
 REAL, SYNTHETIC, GAN, SUPERVISED, GARCH = "#222222", "#d1495b", "#00798c", "#edae49", "#6a4c93"
@@ -20,8 +26,10 @@ def _pyplot():
     """pyplot on the Agg backend, imported on first drawing, not at import time: choosing a backend is a
     process-wide side effect that importing this module (e.g. for the report alone) should not have, and
     Agg must be chosen before pyplot loads so that a headless Ray node never looks for a display."""
-    import matplotlib
-
+    try:  # the eval extra
+        import matplotlib
+    except ImportError as err:
+        raise missing_package("matplotlib", err) from err
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -11,9 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from lstmgan_ray.evaluate.extras import missing_package
 from lstmgan_ray.model.scoring import interval_rank
+
+try:  # the eval extra
+    from scipy import stats
+except ImportError as err:
+    raise missing_package("scipy", err) from err
 
 LOWER_IS_BETTER = ("rmse", "mae", "mape")
 HIGHER_IS_BETTER = ("directional_accuracy",)

@@ -16,10 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from lstmgan_ray.evaluate.classical import Classical, scenario_draws
+from lstmgan_ray.evaluate.extras import missing_package
 from lstmgan_ray.evaluate.synthetic_metrics import acf, discriminative_score, split_windows
+
+try:  # the eval extra
+    from scipy import stats
+except ImportError as err:
+    raise missing_package("scipy", err) from err
 
 ACF_LAGS = 100  # how far the |r| autocorrelation is drawn: volatility memory lasts months
 SHORT_LAGS = 10  # the lags summarised as one number, for the ACF of |r| and the leverage effect

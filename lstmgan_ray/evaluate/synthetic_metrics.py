@@ -21,7 +21,13 @@ from typing import Any
 
 import keras
 import numpy as np
-from scipy import stats
+
+from lstmgan_ray.evaluate.extras import missing_package
+
+try:  # the eval extra
+    from scipy import stats
+except ImportError as err:
+    raise missing_package("scipy", err) from err
 
 
 def split_windows(sequences: list[np.ndarray], length: int, holdout: float = 0.2) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,6 @@ import os
 from dataclasses import dataclass
 
 import ray
-import ray._private.state  # the autoscaler's node types (no public API in Ray 2.60)
 import yaml
 from ray.util.placement_group import placement_group, remove_placement_group
 
@@ -97,9 +96,11 @@ def find_autoscaler(bootstrap_config: str = BOOTSTRAP_CONFIG) -> Autoscaler | No
 
 
 def _from_gcs_cluster_config() -> Autoscaler | None:
-    try:
+    try:  # private Ray API (no public one in Ray 2.60), imported here so that a Ray that moved it
+        import ray._private.state  # only loses this source of node types
+
         config = ray._private.state.state.get_cluster_config()
-    except Exception:  # older GCS or no permission: fall back to the launcher's file
+    except Exception:  # another Ray, an older GCS or no permission: fall back to the launcher's file
         return None
     if not config or not config.node_group_configs:
         return None

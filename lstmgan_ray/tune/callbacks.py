@@ -21,13 +21,15 @@ from ray.tune import Callback
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.util import placement_group_table, remove_placement_group
 
+from lstmgan_ray.errors import DependencyError
+
 try:  # a private Ray Train V2 module: the only hook that sees a worker group's placement group
     from ray.train.v2._internal.execution.callback import WorkerGroupCallback
-except ImportError as err:
-    raise ImportError(
-        f"lstmgan_ray.tune needs ray.train.v2._internal.execution.callback.WorkerGroupCallback, which "
-        f"Ray {ray.__version__} does not provide (written against Ray 2.60 with Train V2); install "
-        f"the Ray version pinned in pyproject.toml") from err
+except ImportError as err:  # a Ray that moved it: say so before the sweep starts (exit code 2)
+    raise DependencyError(
+        f"lstmgan-tune needs ray.train.v2._internal.execution.callback.WorkerGroupCallback, which "
+        f"Ray {ray.__version__} does not provide (written against Ray 2.60 with Train V2): "
+        f'pip install "ray[default,train,tune,data]==2.60.*"') from err
 
 log = logging.getLogger(__name__)
 NAMESPACE = "lstmgan-ray"

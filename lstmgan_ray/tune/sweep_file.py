@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lstmgan_ray.config import (
     Config,
     ConfigError,
+    anchor_paths,
     merge_overrides,
     merge_sections,
     parse_value,
@@ -27,6 +28,7 @@ from lstmgan_ray.config import (
     read_yaml_mapping,
     set_dotted,
 )
+from lstmgan_ray.config.bundled import SWEEP_FILE
 from lstmgan_ray.tune.space import candidate_values, check_space
 
 MAX_WINDOW_LENGTHS = 16
@@ -152,6 +154,7 @@ def _base_layers(raw: dict[str, Any], path: Path, profile: str | None) -> dict[s
             continue
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: section {section!r} must be a mapping")
+        body = anchor_paths({section: dict(body)}, path.parent)[section]  # relative to the sweep file
         for key, value in body.items():
             set_dotted(base, f"{section}.{key}", value, origin=f"{path}: {section}.{key}")
     return base
@@ -229,5 +232,5 @@ def trial_count(spec: SweepSpec) -> int:
 
 
 def default_sweep_file() -> str:
-    """``configs/sweep.yaml`` of this checkout (the jobs run from the repository)."""
-    return str(Path(__file__).resolve().parents[2] / "configs" / "sweep.yaml")
+    """The example sweep file shipped inside the package (``configs/sweep.yaml`` in a checkout)."""
+    return SWEEP_FILE

@@ -1,11 +1,12 @@
 """Config: defaults are the design, overrides are typed, mistakes name the key."""
 
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
-from lstmgan_ray.config import Config, ConfigError, load_config
+from lstmgan_ray.config import DEFAULT_CONFIG, Config, ConfigError, load_config
 
 
 def test_defaults_are_the_reference_design():
@@ -22,9 +23,12 @@ def test_defaults_are_the_reference_design():
 def test_default_yaml_documents_the_code_defaults():
     # The file changes nothing; its commented-out lines are the defaults, and must stay true.
     assert load_config("configs/default.yaml") == Config()
-    text = Path("configs/default.yaml").read_text().split("# ---\n", 1)[1]
+    text = Path(DEFAULT_CONFIG).read_text().split("# ---\n", 1)[1]
     documented = yaml.safe_load("\n".join(line[2:] for line in text.splitlines()))
     assert set(documented) == {"data", "model", "train", "run"}
+    # data.path is written relative to the file (the sample data beside it, inside the package)
+    documented["data"]["path"] = os.path.normpath(os.path.join(os.path.dirname(DEFAULT_CONFIG),
+                                                               documented["data"]["path"]))
     assert Config.from_dict(documented) == Config()
     assert all(set(documented[s]) == set(type(getattr(Config(), s)).model_fields) for s in documented)
 

@@ -25,9 +25,11 @@ def test_working_dir_upload_leaves_out_data_runs_and_venvs(tmp_path):
     # A checkout with the clutter a user's has: a venv, runs, their own data, caches.
     tree = tmp_path / "checkout"
     for name in (".gitignore", ".rayignore", "pyproject.toml", "jobs/train.py", "configs/runtime_env.yaml",
-                 "lstmgan_ray/train/driver.py", "data/indices/sp500-0.parquet"):
+                 "lstmgan_ray/train/driver.py", "lstmgan_ray/bundled/data/indices/sp500-0.parquet"):
         (tree / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(os.path.join(ROOT, name), tree / name)
+    (tree / "data").mkdir()
+    (tree / "data" / "indices").symlink_to("../lstmgan_ray/bundled/data/indices")  # as in the repository
     for name in (".venv/lib/python3.11/site-packages/big.so", "venv/bin/python",
                  "runs/r/checkpoint_epoch_0001/generator.keras",
                  "data/mine/bars.parquet", "lstmgan_ray/__pycache__/train.cpython-311.pyc", ".git/objects/ab",
@@ -35,11 +37,13 @@ def test_working_dir_upload_leaves_out_data_runs_and_venvs(tmp_path):
         (tree / name).parent.mkdir(parents=True, exist_ok=True)
         (tree / name).write_bytes(b"x" * 1000)
     names, _ = package(tree)
+    # The sample data travels once, inside the package; data/indices only links to it.
     assert names == {".gitignore", ".rayignore", "pyproject.toml", "jobs/train.py", "configs/runtime_env.yaml",
-                     "lstmgan_ray/train/driver.py", "data/indices/sp500-0.parquet"}
+                     "lstmgan_ray/train/driver.py", "lstmgan_ray/bundled/data/indices/sp500-0.parquet"}
 
     # This repository as it is (with whatever .venv and runs it holds): under 2 MB.
     names, size = package(Path(ROOT))
     assert size < 2_000_000, size
     assert "jobs/train.py" in names and "lstmgan_ray/train/resources.py" in names
-    assert not [n for n in names if n.split("/")[0] in (".venv", "venv", "runs", ".git", "docs", "tests")]
+    assert "lstmgan_ray/bundled/data/indices/sp500-0.parquet" in names and "configs/sweep.yaml" in names
+    assert not [n for n in names if n.split("/")[0] in (".venv", "venv", "runs", ".git", "docs", "tests", "data")]
