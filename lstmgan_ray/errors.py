@@ -22,3 +22,8 @@ class DataError(UserError):
 
 class CheckpointError(UserError):
     """A path that is not a usable checkpoint; the message says which file or field."""
+
+
+class RunInUse(UserError):
+    """Another live job holds the run's or sweep's lease; the message names it and when its lease
+    would count as abandoned."""
