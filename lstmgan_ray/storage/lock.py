@@ -224,15 +224,21 @@ def acquire_lease(directory: str, *, timeout: float = STALE_AFTER_S, interval: f
     Raises RunInUse naming the owner when another live job holds it; takes a stale one over with a
     message naming whose it was.
     """
+    kind = path_type(directory)
+    if kind == pafs.FileType.File:
+        raise ConfigError(f"{directory}: is a file; give a directory")
     previous = read_lease_or_refuse(directory, timeout)
-    lease = Lease(directory, Owner.this_process(), interval,
-                  created=path_type(directory) == pafs.FileType.NotFound)
+    lease = Lease(directory, Owner.this_process(), interval, created=kind == pafs.FileType.NotFound)
     try:
         lease.write()
     except OSError as err:
         raise ConfigError(f"{directory}: cannot write the run's lease there ({str(err).splitlines()[0]})") from None
-    time.sleep(settle)  # a job that wrote at the same time has written by now: whose token is left?
-    current = read_owner(lease.path)
+    try:
+        time.sleep(settle)  # a job that wrote at the same time has written by now: whose token is left?
+        current = read_owner(lease.path)
+    except BaseException:  # interrupted here: leave no lease of ours behind
+        lease.release()
+        raise
     if current is None:
         raise RunInUse(f"{directory}: its lease vanished as this job took it; another job may be starting "
                        f"there, try again")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from lstmgan_ray.errors import RunInUse
+from lstmgan_ray.errors import ConfigError, RunInUse
 from lstmgan_ray.storage import (
     LEASE_FILE,
     acquire_lease,
@@ -151,3 +151,9 @@ def test_a_replaced_run_keeps_the_lease_where_the_job_writes(base):
     assert read_bytes(join(run, "checkpoint_epoch_0001", "state.json")) == b'{"epoch": 1}'
     assert holds_entries(join(base, "runs")) == ["f"]
     assert path_type(join(run, LEASE_FILE)).name == "NotFound"
+
+
+def test_a_file_where_the_directory_should_be_is_named(tmp_path):
+    (tmp_path / "run").write_text("not a directory")
+    with pytest.raises(ConfigError, match=f"{tmp_path / 'run'}: is a file; give a directory"):
+        acquire_lease(str(tmp_path / "run"))
