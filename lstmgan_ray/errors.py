@@ -27,3 +27,8 @@ class CheckpointError(UserError):
 class DependencyError(UserError, ImportError):
     """A package the job needs is missing or unusable; the message names it and the command that
     installs it. Still an ``ImportError``, for code that probes optional packages."""
+
+
+class RunInUse(UserError):
+    """Another live job holds the run's or sweep's lease; the message names it and when its lease
+    would count as abandoned."""

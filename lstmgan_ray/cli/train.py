@@ -42,13 +42,13 @@ def _train(args: argparse.Namespace) -> int:
     if args.profile == AUTO_PROFILE and profile == CPU_PROFILE:
         print("profile cpu (CPU workers): the design's LSTMs at a quarter of their widths, 256 -> 16; "
               "--profile design trains the full design, --use-gpu on GPU workers", flush=True)
-    from lstmgan_ray.train.preflight import check_run  # reads footers and files only
+    from lstmgan_ray.train.preflight import leased_run  # the lease, footers and files only
 
-    checked = check_run(cfg, resume_from=args.resume_from, resume=args.resume, overwrite=args.overwrite)
-    from lstmgan_ray.train.driver import train_checked  # TensorFlow and Ray load only now
+    with leased_run(cfg, resume_from=args.resume_from, resume=args.resume, overwrite=args.overwrite) as checked:
+        from lstmgan_ray.train.driver import train_checked  # TensorFlow and Ray load only now
 
-    outcome = train_checked(checked)
-    disconnect_ray()
+        outcome = train_checked(checked)
+        disconnect_ray()
     print(f"best checkpoint: {outcome.best_checkpoint}", flush=True)
     print_summary(outcome.summary())
     return 0 if outcome.best_checkpoint else EXIT_FAILED

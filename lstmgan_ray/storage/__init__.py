@@ -3,9 +3,9 @@ one rule every job follows before writing into a directory that already holds so
 
 Owns path resolution (``resolve_path``, ``join``, ``as_uri``), the filesystem for a path or URI
 (``filesystem_for``), whole-or-nothing file writes (``write_atomic``), local copies of remote
-directories (``local_copy``), output claiming (``claim_output``) and replacing results only once
-their replacement is safe (``staged_output``, ``replacing``); it knows nothing about runs, sweeps
-or models.
+directories (``local_copy``), output claiming (``claim_output``), replacing results only once
+their replacement is safe (``staged_output``, ``replacing``) and the lease that lets one job at a
+time write a directory (``held_lease``); it knows nothing about runs, sweeps or models.
 """
 
 from lstmgan_ray.storage.claim import Claim, claim_output, holds_entries
@@ -19,10 +19,11 @@ from lstmgan_ray.storage.files import (
     sibling,
     write_atomic,
 )
+from lstmgan_ray.storage.lock import LEASE_FILE, Lease, Owner, acquire_lease, held_lease
 from lstmgan_ray.storage.paths import as_uri, base_name, filesystem_for, is_inside, is_uri, join, parent, resolve_path
 from lstmgan_ray.storage.replace import COMPLETE_MARKER, Replacement, replacing, staged_output, swap_in
 
-__all__ = ["COMPLETE_MARKER", "Claim", "Replacement", "as_uri", "base_name", "claim_output", "copy_tree",
-           "filesystem_for", "holds_entries", "is_inside", "is_uri", "join", "list_files", "local_copy", "parent",
-           "path_type", "read_bytes", "remove_tree", "replacing", "resolve_path", "sibling", "staged_output",
-           "swap_in", "write_atomic"]
+__all__ = ["COMPLETE_MARKER", "LEASE_FILE", "Claim", "Lease", "Owner", "Replacement", "acquire_lease", "as_uri",
+           "base_name", "claim_output", "copy_tree", "filesystem_for", "held_lease", "holds_entries", "is_inside",
+           "is_uri", "join", "list_files", "local_copy", "parent", "path_type", "read_bytes", "remove_tree",
+           "replacing", "resolve_path", "sibling", "staged_output", "swap_in", "write_atomic"]

@@ -14,6 +14,7 @@ import enum
 import pyarrow.fs as pafs
 
 from lstmgan_ray.errors import ConfigError
+from lstmgan_ray.storage.lock import is_lease_entry
 from lstmgan_ray.storage.paths import filesystem_for
 
 
@@ -26,7 +27,8 @@ class Claim(enum.Enum):
 
 
 def holds_entries(target: str) -> list[str]:
-    """Names of the entries directly in directory ``target`` (empty when missing or empty).
+    """Names of the entries directly in directory ``target`` (empty when missing or empty), leaving
+    out the job's lease: a directory that holds only a lease holds nothing to resume or replace.
 
     Raises ConfigError if ``target`` is a file: every job writes a directory.
     """
@@ -36,7 +38,8 @@ def holds_entries(target: str) -> list[str]:
         raise ConfigError(f"{target}: is a file; give a directory")
     if info.type == pafs.FileType.NotFound:
         return []
-    return [e.base_name for e in fs.get_file_info(pafs.FileSelector(path, recursive=False))]
+    entries = fs.get_file_info(pafs.FileSelector(path, recursive=False))
+    return [e.base_name for e in entries if not is_lease_entry(e.base_name)]
 
 
 def claim_output(target: str, *, refusal: str, resume: bool = False, overwrite: bool = False) -> Claim:

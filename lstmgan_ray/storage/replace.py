@@ -11,7 +11,8 @@ Two ways, by what the job writes:
   sweep) cannot be staged, so the old directory is moved aside (``<target>.replaced-<time>``)
   just before the new job starts, deleted when it succeeded and moved back when it failed.
   Moving a run aside and back leaves it resumable: Ray Train's snapshot names its
-  checkpoints relative to the run directory.
+  checkpoints relative to the run directory. The job's lease moves with the directory; the moves
+  run under ``hold`` (the lease's ``moving``), which rewrites it where the job now writes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from lstmgan_ray.storage.claim import holds_entries
 from lstmgan_ray.storage.files import copy_tree, remove_tree, sibling, write_atomic
@@ -80,8 +81,9 @@ def staged_output(target: str) -> Iterator[str]:
 class Replacement:
     """An existing directory set aside while the job that replaces it runs."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str, hold: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext):
         self.target = target
+        self.hold = hold  # around each move: the job's lease must not be refreshed half-way
         self.aside: str | None = None
         self.failed = False  # set by a job that ended without an exception but without results
         self.keep_aside = False  # set by a job that ended unfinished but continuable: keep both
@@ -90,7 +92,8 @@ class Replacement:
         """Move what is at the target aside, if anything."""
         if holds_entries(self.target):
             self.aside = sibling(self.target, time.strftime(".replaced-%Y%m%d-%H%M%S", time.gmtime()))
-            move_dir(self.target, self.aside)
+            with self.hold():
+                move_dir(self.target, self.aside)
 
     def commit(self) -> None:
         """The new results are complete: the old ones go."""
@@ -102,18 +105,21 @@ class Replacement:
         """The job failed: its partial results go, the old ones come back where they were."""
         if not self.aside:
             return
-        remove_tree(self.target)
-        move_dir(self.aside, self.target)
+        with self.hold():
+            remove_tree(self.target)
+            move_dir(self.aside, self.target)
         print(f"the previous results are back at {self.target}", file=sys.stderr, flush=True)
         self.aside = None
 
 
 @contextlib.contextmanager
-def replacing(target: str, replace: bool) -> Iterator[Replacement]:
+def replacing(target: str, replace: bool,
+              hold: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> Iterator[Replacement]:
     """Run a job that writes ``target`` in place. With ``replace``, what is there is moved aside first,
     deleted when the block completes and moved back when it raises (or sets ``failed``); left aside
-    when the block sets ``keep_aside`` (an interrupted job the user may continue)."""
-    replacement = Replacement(target)
+    when the block sets ``keep_aside`` (an interrupted job the user may continue). Each move runs
+    inside ``hold()`` (the job's ``Lease.moving``)."""
+    replacement = Replacement(target, hold)
     if replace:
         replacement.set_aside()
     try:

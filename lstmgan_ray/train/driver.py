@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -24,7 +25,7 @@ from lstmgan_ray.errors import DataError
 from lstmgan_ray.storage import base_name, join, replacing
 from lstmgan_ray.train.fault_points import pause_spec_from_env
 from lstmgan_ray.train.loop import train_loop_per_worker
-from lstmgan_ray.train.preflight import CheckedRun, check_run
+from lstmgan_ray.train.preflight import CheckedRun, leased_run
 from lstmgan_ray.train.progress import ProgressCallback, read_history
 from lstmgan_ray.train.resources import ensure_resources
 
@@ -151,9 +152,10 @@ def data_config(cfg: Config) -> ray.train.DataConfig:
 
 def run_training(cfg: Config, *, resume_from: str | None = None, resume: bool = False,
                  overwrite: bool = False, verbose: bool = True) -> TrainingOutcome:
-    """Check the inputs (``preflight.check_run``), then train; see ``train_checked``."""
-    return train_checked(check_run(cfg, resume_from=resume_from, resume=resume, overwrite=overwrite),
-                         verbose=verbose)
+    """Take the run's lease and check the inputs (``preflight.leased_run``), then train; see
+    ``train_checked``. The lease is released when training ends, however it ends."""
+    with leased_run(cfg, resume_from=resume_from, resume=resume, overwrite=overwrite) as checked:
+        return train_checked(checked, verbose=verbose)
 
 
 def train_checked(checked: CheckedRun, *, verbose: bool = True) -> TrainingOutcome:
@@ -170,7 +172,8 @@ def train_checked(checked: CheckedRun, *, verbose: bool = True) -> TrainingOutco
     cfg = checked.cfg
     ensure_resources(cfg.run, local=init_ray(), verbose=verbose)
     prepared, steps = prepare_run_windows(cfg, checked.info, verbose)
-    with replacing(checked.run_dir, checked.replaces) as replacement:
+    hold = checked.lease.moving if checked.lease else contextlib.nullcontext
+    with replacing(checked.run_dir, checked.replaces, hold) as replacement:
         trainer = make_trainer(cfg.to_dict(), prepared, storage_path=cfg.run.storage_path, name=cfg.run.name,
                                callbacks=[ProgressCallback(checked.run_dir, verbose=verbose)],
                                resume_from=checked.resume_from, launched_at=process_start_time())

@@ -27,9 +27,13 @@ from lstmgan_ray.config import Config, ConfigError
 from lstmgan_ray.data.validate import DatasetInfo, inspect_dataset
 from lstmgan_ray.storage import (
     Claim,
+    Lease,
     Replacement,
+    base_name,
     claim_output,
+    held_lease,
     join,
+    parent,
     read_bytes,
     replacing,
     resolve_path,
@@ -48,7 +52,8 @@ SPEC_FILE = "sweep.json"
 
 def run_sweep(spec: SweepSpec, *, name: str | None = None, resume: bool = False, overwrite: bool = False,
               verbose: bool = True, info: DatasetInfo | None = None) -> SweepOutcome:
-    """Validate, prepare windows once, run (or restore) the Tuner, then tabulate and export the best.
+    """Take the sweep's lease, validate, prepare windows once, run (or restore) the Tuner, then
+    tabulate and export the best; the lease is released when the sweep ends, however it ends.
 
     Args:
         spec: the parsed sweep file with the command line applied.
@@ -61,14 +66,22 @@ def run_sweep(spec: SweepSpec, *, name: str | None = None, resume: bool = False,
     """
     base = spec.base_config()
     name = name or base.run.name or time.strftime("sweep-%Y%m%d-%H%M%S", time.gmtime())
-    storage = resolve_path(base.run.storage_path)
-    experiment = join(storage, name)
+    experiment = join(resolve_path(base.run.storage_path), name)
     info = info or inspect_dataset(base.data.model_dump())
-    claim = claim_sweep_dir(experiment, spec, resume=resume, overwrite=overwrite)
+    # Before anything is claimed, set aside or started: a second job on this sweep is refused here.
+    with held_lease(experiment) as lease:
+        claim = claim_sweep_dir(experiment, spec, resume=resume, overwrite=overwrite)
+        return run_claimed(spec, info, experiment, claim, lease, verbose)
+
+
+def run_claimed(spec: SweepSpec, info: DatasetInfo, experiment: str, claim: Claim, lease: Lease,
+                verbose: bool) -> SweepOutcome:
+    """Run the sweep at ``experiment``, claimed as ``claim``, under ``lease``."""
+    storage, name = parent(experiment), base_name(experiment)
     spec = reserve_resources(spec, verbose)
     windows = prepare_all_windows(spec, info, verbose)
     # A sweep it replaces is set aside only now that the sweep can run, and back if it fails.
-    with replacing(experiment, claim is Claim.REPLACED) as replacement:
+    with replacing(experiment, claim is Claim.REPLACED, lease.moving) as replacement:
         save_spec(spec, experiment)
         registry = f"lstmgan-placement-groups-{name}"
         registry_actor = start_registry(registry)  # a named actor lives while its handle does

@@ -1,11 +1,13 @@
 """Real Ray Train runs: 1 vs 2 workers take the same steps; a resumed run whose worker is killed
-mid-epoch equals an unbroken one; a failed --overwrite leaves the old run as it was, resumable."""
+mid-epoch equals an unbroken one; a failed --overwrite leaves the old run as it was, resumable; a
+second job on a run in use is refused before it starts Ray."""
 
 import copy
 import json
 import os
 import shutil
 import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,10 +15,11 @@ import numpy as np
 import pytest
 
 from lstmgan_ray.config import Config
+from lstmgan_ray.storage import LEASE_FILE, held_lease
 from lstmgan_ray.train.checkpoint import GENERATOR_FILE, load_checkpoint
 from lstmgan_ray.train.driver import TrainingDiverged, run_training
 from lstmgan_ray.train.fault_points import PAUSE_AT_ENV, PAUSE_DIR_ENV, hold_name, marker_name
-from tests.helpers import tiny_config, trained_config, tree_digest, write_dataset
+from tests.helpers import SETS, run_job, tiny_config, trained_config, tree_digest, write_dataset
 
 
 def _run(cfg_dict, **kwargs):
@@ -141,3 +144,20 @@ def test_an_overwrite_that_fails_puts_the_old_run_back_and_it_still_resumes(trai
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
     assert resumed.history[:3] == trained.history
     assert os.path.isdir(runs / "kept" / "checkpoint_epoch_0004")
+
+
+def test_a_resume_of_a_run_in_use_is_refused_naming_its_owner_before_ray_starts(storage, bars_dir):
+    """The run's lease is held by a live job (this test process): a `lstmgan-train --resume` of it
+    exits 2 naming that job, in seconds, without starting Ray, and the run is left as it was."""
+    run = storage / "earlier"
+    before = tree_digest(run)
+    with held_lease(str(run)):
+        proc = run_job("train.py", "--data", bars_dir, *SETS, "--storage-path", str(storage), "--name", "earlier",
+                       "--resume", timeout=120)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert f"{run} is in use by another job" in proc.stderr
+        assert f"(pid {os.getpid()} on {socket.gethostname()}, since " in proc.stderr
+        assert "Traceback" not in proc.stderr and "Started a local Ray instance" not in proc.stdout + proc.stderr
+        assert proc.elapsed < 30, f"took {proc.elapsed:.1f}s to refuse"
+        assert {k: v for k, v in tree_digest(run).items() if k != LEASE_FILE} == before
+    assert tree_digest(run) == before  # and the lease went with its holder

@@ -139,3 +139,53 @@ def test_resuming_a_checkpoint_trained_with_a_copy_of_the_target_keeps_it(checkp
                             "run": {"storage_path": str(tmp_path / "runs"), "name": "next"}})
     assert check_run(cfg, resume_from=checkpoint_dir).info.features == old
     assert check_run(cfg).info.features == old[:-1]
+
+
+def test_resume_of_a_run_that_is_not_there_is_refused_naming_it(tmp_path, storage):
+    """A mistyped --name or --storage-path with --resume fails instead of starting a new run."""
+    data = write_dataset(tmp_path / "d", frames(), files=2)
+    before = tree_digest(storage)
+    proc = run_job("train.py", "--data", data, *SETS, "--storage-path", str(storage), "--name", "earleir",
+                   "--resume", timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"--resume: there is no run at {storage / 'earleir'} to continue" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.elapsed < 30
+    assert tree_digest(storage) == before and sorted(os.listdir(storage)) == ["earlier"]
+
+
+def test_resume_checks_the_runs_latest_checkpoint_like_resume_from(checkpoint_dir, tmp_path, storage):
+    """--resume reads the config and features of the run's latest complete checkpoint and refuses a
+    network that differs, before Ray starts; a partial checkpoint (a copy cut short) is passed over."""
+    import shutil
+
+    data = write_dataset(tmp_path / "d", frames(), files=2)
+    shutil.copytree(checkpoint_dir, storage / "earlier" / "checkpoint_epoch_0002")
+    os.makedirs(storage / "earlier" / "checkpoint_epoch_0003")  # cut short: no config.json
+    before = tree_digest(storage)
+    proc = run_job("train.py", "--data", data, *SETS, "--set", "model.generator_units=[16,8]", "--storage-path",
+                   str(storage), "--name", "earlier", "--resume", timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"{storage / 'earlier' / 'checkpoint_epoch_0002'}: does not match this run" in proc.stderr
+    assert "model.generator_units is [8, 8] in the checkpoint, [16, 8] now" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.elapsed < 30
+    assert tree_digest(storage) == before
+
+
+def test_resume_needs_a_checkpoint_and_finds_the_furthest(storage, tmp_path):
+    """A run stopped before its first checkpoint cannot be continued (--overwrite starts it again); of a
+    run's checkpoints the furthest counts, a just-in-time one within its epoch."""
+    from lstmgan_ray.errors import ConfigError
+    from lstmgan_ray.train.checkpoint import CONFIG_FILE, SCALER_FILE
+    from lstmgan_ray.train.preflight import checkpoint_to_resume, latest_checkpoint
+
+    run = storage / "earlier"  # its checkpoint_epoch_0001 holds state.json alone
+    with pytest.raises(ConfigError, match=f"--resume: {run} holds no checkpoint to continue from"):
+        checkpoint_to_resume(str(run))
+    for name in ("checkpoint_epoch_0002", "checkpoint_preempt_epoch_0003_step_0005", "checkpoint_epoch_0010"):
+        for file in (CONFIG_FILE, SCALER_FILE):
+            (run / name).mkdir(exist_ok=True)
+            (run / name / file).write_text("{}")
+    assert latest_checkpoint(str(run)) == str(run / "checkpoint_epoch_0010")
+    (run / "checkpoint_epoch_0010" / CONFIG_FILE).unlink()
+    assert latest_checkpoint(str(run)) == str(run / "checkpoint_preempt_epoch_0003_step_0005")
+    assert checkpoint_to_resume(str(run)) == str(run / "checkpoint_preempt_epoch_0003_step_0005")

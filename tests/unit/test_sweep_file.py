@@ -104,3 +104,30 @@ def test_sweeps_judge_trials_by_val_crps_unless_told_otherwise(tmp_path):
     path.write_text("search_space:\n  train.g_learning_rate: {choice: [0.001]}\ntune: {metric: d_loss}\n")
     with pytest.raises(ConfigError, match="metric"):
         load_sweep(str(path))
+
+
+def test_a_sweep_in_use_or_not_there_is_refused_before_ray_starts(tmp_path):
+    """--resume of a sweep that is not there names the path; a sweep whose lease a live job holds
+    (this test process) is refused naming it; neither starts Ray or leaves anything behind."""
+    import ray
+
+    from lstmgan_ray.errors import RunInUse
+    from lstmgan_ray.storage import held_lease
+    from lstmgan_ray.tune.run import run_sweep
+    from tests.helpers import frames, tree_digest, write_dataset
+
+    data = write_dataset(tmp_path / "d", frames(), files=2)
+    storage = tmp_path / "sweeps"
+    spec = load_sweep(os.path.join(ROOT, "configs", "sweep.yaml"), **{"data.path": data,
+                                                                      "run.storage_path": str(storage)})
+    with pytest.raises(ConfigError, match=f"--resume: no sweep to continue at {storage / 'sw'}"):
+        run_sweep(spec, name="sw", resume=True)
+    assert not os.path.exists(storage / "sw")
+    (storage / "sw").mkdir()
+    (storage / "sw" / "sweep.json").write_text("{}")
+    before = tree_digest(storage)
+    with held_lease(str(storage / "sw")), pytest.raises(RunInUse) as refused:
+        run_sweep(spec, name="sw")
+    assert f"{storage / 'sw'} is in use by another job" in str(refused.value)
+    assert f"(pid {os.getpid()} on " in str(refused.value)
+    assert tree_digest(storage) == before and not ray.is_initialized()
