@@ -13,7 +13,7 @@ from lstmgan_ray.cli.common import (
     run_guarded,
     worker_count,
 )
-from lstmgan_ray.config import resolve_profile
+from lstmgan_ray.config import check_tracking, resolve_profile
 
 
 def tune_parser() -> argparse.ArgumentParser:
@@ -47,6 +47,7 @@ def _tune(args: argparse.Namespace) -> int:
                          "run.gpus_per_worker": args.gpus_per_worker, "run.use_gpu": args.use_gpu,
                          "tune.num_samples": args.num_samples, "tune.search_alg": args.search_alg,
                          "tune.max_concurrent_trials": args.max_concurrent_trials})
+    check_tracking(spec.base_config().run)
     from lstmgan_ray.data.validate import inspect_dataset  # footers only: bad data fails fast
 
     info = inspect_dataset(spec.base_config().data.model_dump())

@@ -31,12 +31,13 @@ from lstmgan_ray.config.schema import (
     did_you_mean,
     field_names,
 )
+from lstmgan_ray.config.tracking import check_tracking, mlflow_installed
 from lstmgan_ray.errors import ConfigError
 
 __all__ = [
     "AUTO_PROFILE", "CPU_PROFILE", "DEFAULT_PROFILE", "Config", "ConfigError", "DataSection", "ModelSection",
     "RunSection", "TrainSection",
-    "apply_overrides", "as_number", "available_profiles", "check_key", "did_you_mean", "field_names",
-    "load_config", "merge_overrides", "merge_sections", "parse_value", "read_config_file", "read_profile",
-    "read_yaml_mapping", "resolve_profile", "set_dotted",
+    "apply_overrides", "as_number", "available_profiles", "check_key", "check_tracking", "did_you_mean",
+    "field_names", "load_config", "merge_overrides", "merge_sections", "mlflow_installed", "parse_value",
+    "read_config_file", "read_profile", "read_yaml_mapping", "resolve_profile", "set_dotted",
 ]

@@ -8,7 +8,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from lstmgan_ray.config import Config
+from lstmgan_ray.config import Config, check_tracking
 from lstmgan_ray.data.validate import DatasetInfo, inspect_dataset
 from lstmgan_ray.errors import ConfigError
 from lstmgan_ray.storage import Claim, claim_output, holds_entries, is_inside, join, read_bytes, resolve_path
@@ -47,6 +47,7 @@ def check_run(cfg: Config, *, resume_from: str | None = None, resume: bool = Fal
             driver sets the old run aside when training starts and deletes it once the new run
             succeeded).
     """
+    check_tracking(cfg.run)
     cfg = cfg.model_copy(deep=True)
     cfg.run.name = cfg.run.name or default_run_name()
     cfg.run.storage_path = resolve_path(cfg.run.storage_path)
