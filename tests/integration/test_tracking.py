@@ -25,7 +25,10 @@ def tracking_uri(tmp_path_factory) -> str:
 
 def _runs(uri: str, experiment: str) -> pd.DataFrame:
     mlflow.set_tracking_uri(uri)
-    return mlflow.search_runs(experiment_names=[experiment])
+    try:
+        return mlflow.search_runs(experiment_names=[experiment])
+    finally:
+        mlflow.set_tracking_uri(None)  # and MLFLOW_TRACKING_URI unset: later jobs must not inherit it
 
 
 def test_training_run_logs_config_epochs_and_best_checkpoint(ray_local, bars_dir, tmp_path, tracking_uri):

@@ -76,15 +76,60 @@ def test_an_unreachable_tracking_server_fails_the_run_before_it_starts(tmp_path,
     assert not (tmp_path / "runs" / "r").exists()
 
 
-def test_a_worker_whose_tracking_fails_warns_and_trains_on(monkeypatch, capsys):
+@pytest.fixture()
+def mlflow_globals(monkeypatch):
+    """``setup_mlflow`` sets MLflow's process-wide tracking URI (and MLFLOW_TRACKING_URI, MLFLOW_RUN_ID):
+    put them back after the test."""
+    import mlflow
+
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+    mlflow.set_tracking_uri(None)
+
+
+def test_a_worker_whose_tracking_fails_warns_and_trains_on(monkeypatch, capsys, mlflow_globals):
     """Rank 0's ``setup_mlflow`` against a server that is gone: a warning, then logging is a no-op."""
     from lstmgan_ray.train.tracking import start_tracking
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)  # start_tracking sets it; restored afterwards
     target = {"uri": f"http://127.0.0.1:{_closed_port()}", "experiment_id": "1", "run_id": "0" * 32}
     log = start_tracking(target, Config().to_dict())
     log.log_epoch({"epoch": 1, "val_crps": 0.5})
     err = capsys.readouterr().err
     assert "warning: MLflow logging is off for this run" in err and "training goes on" in err
     assert err.count("warning:") == 1
+
+
+def test_a_relative_local_store_is_made_absolute_for_the_workers(tmp_path, monkeypatch, mlflow_globals):
+    from lstmgan_ray.train.tracking import resolve_tracking_uri
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_tracking_uri("sqlite:///mlflow.db") == f"sqlite:///{tmp_path}/mlflow.db"
+    assert resolve_tracking_uri("sqlite:////abs/m.db") == "sqlite:////abs/m.db"
+    assert resolve_tracking_uri("mlruns") == f"{tmp_path}/mlruns"
+    assert resolve_tracking_uri("http://mlflow:5000") == "http://mlflow:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///env.db")
+    assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path}/env.db"
+
+
+def test_a_continued_sweep_reopens_its_parent_run(tmp_path, capsys):
+    """On a real SQLite store: the parent run carries the base config and its sweep's directory; a
+    continued sweep finds it again (running again); another directory's sweep finds none, and says so."""
+    from mlflow.tracking import MlflowClient
+
+    from lstmgan_ray.tune.tracking import SWEEP_DIR_TAG, find_parent, open_parent
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    base = Config.from_dict({"run": {"tracking": "mlflow", "tracking_uri": uri, "experiment": "e"}})
+    parent = open_parent(base, "sw", "/sweeps/sw")
+    client = MlflowClient(uri)
+    run = client.get_run(parent.run_id)
+    assert run.data.tags[SWEEP_DIR_TAG] == "/sweeps/sw" and run.info.run_name == "sw"
+    assert run.data.params["train.epochs"] == "10" and len(run.data.params) == sum(
+        len(body) for body in base.to_dict().values())
+    client.set_terminated(parent.run_id, "KILLED")  # as an interrupted sweep leaves it
+    again = find_parent(uri, "e", "/sweeps/sw")
+    assert again == parent and client.get_run(parent.run_id).info.status == "RUNNING"
+    assert find_parent(uri, "e", "/sweeps/other") is None
+    assert "logs to no MLflow run of its own" in capsys.readouterr().err
