@@ -70,6 +70,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, *,
                         "'cpu' = the design's LSTMs at a quarter width; 'design' = the full design; 'fast' = "
                         "no recurrent dropout (cuDNN on GPUs), mixed precision, XLA on GPUs, sqrt learning-rate "
                         "scaling (lstmgan_ray/config/profiles/); default 'auto': cpu, or design with --use-gpu")
+    parser.add_argument("--tracking", choices=["none", "mlflow"],
+                        help="experiment tracking (run.tracking): mlflow logs the config, every epoch's metrics "
+                             "and the best checkpoint; needs pip install \"lstmgan-ray[mlflow]\"")
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="MLflow tracking URI (run.tracking_uri; implies --tracking mlflow); default: "
+                             "MLFLOW_TRACKING_URI, else MLflow's own default")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
 
 
@@ -83,8 +89,10 @@ def worker_count(text: str) -> int | list[int]:
 
 
 def common_flags(args: argparse.Namespace) -> dict:
+    tracking = args.tracking or ("mlflow" if args.tracking_uri else None)
     return {"data.path": args.data, "data.target": args.target, "train.epochs": args.epochs,
-            "run.storage_path": args.storage_path, "run.name": args.name, "run.max_failures": args.max_failures}
+            "run.storage_path": args.storage_path, "run.name": args.name, "run.max_failures": args.max_failures,
+            "run.tracking": tracking, "run.tracking_uri": args.tracking_uri}
 
 
 def run_guarded(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

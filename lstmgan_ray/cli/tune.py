@@ -14,7 +14,7 @@ from lstmgan_ray.cli.common import (
     run_guarded,
     worker_count,
 )
-from lstmgan_ray.config import resolve_profile
+from lstmgan_ray.config import check_tracking, resolve_profile
 
 
 def tune_parser() -> argparse.ArgumentParser:
@@ -55,6 +55,7 @@ def _tune(args: argparse.Namespace) -> int:
     if args.print_config:
         print_yaml(sweep_settings(spec), comment=f"lstmgan-tune, profile {profile}")
         return 0
+    check_tracking(spec.base_config().run)
     from lstmgan_ray.data.validate import inspect_dataset  # footers only: bad data fails fast
 
     info = inspect_dataset(spec.base_config().data.model_dump())

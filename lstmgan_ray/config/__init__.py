@@ -34,12 +34,13 @@ from lstmgan_ray.config.schema import (
     did_you_mean,
     field_names,
 )
+from lstmgan_ray.config.tracking import check_tracking, mlflow_installed
 from lstmgan_ray.errors import ConfigError
 
 __all__ = [
     "AUTO_PROFILE", "BUNDLED_DATA", "CPU_PROFILE", "DEFAULT_CONFIG", "DEFAULT_PROFILE", "PATH_KEYS", "REFERENCE_CONFIG",
     "SWEEP_FILE", "Config", "ConfigError", "DataSection", "ModelSection", "RunSection", "TrainSection",
-    "anchor_paths", "apply_overrides", "as_number", "available_profiles", "bundled_path", "check_key", "did_you_mean",
-    "field_names", "load_config", "merge_overrides", "merge_sections", "parse_value", "read_config_file",
-    "read_profile", "read_yaml_mapping", "resolve_profile", "set_dotted",
+    "anchor_paths", "apply_overrides", "as_number", "available_profiles", "bundled_path", "check_key", "check_tracking",
+    "did_you_mean", "field_names", "load_config", "merge_overrides", "merge_sections", "mlflow_installed",
+    "parse_value", "read_config_file", "read_profile", "read_yaml_mapping", "resolve_profile", "set_dotted",
 ]

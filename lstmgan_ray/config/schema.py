@@ -217,6 +217,14 @@ class RunSection(_Section):
         60.0, ge=0.0, description="elastic run: how often to look for room for more workers")
     resource_timeout_s: float = Field(
         600.0, ge=0.0, description="on an autoscaling cluster, how long to wait for nodes that hold the workers")
+    tracking: Literal["none", "mlflow"] = Field(
+        "none", description="mlflow: log the config, every epoch's metrics and the best checkpoint to MLflow "
+                            "(training: one MLflow run; sweeps: one parent run, a child per trial); needs the "
+                            "mlflow extra")
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI (http://host:5000, sqlite:///mlflow.db, ...); null: "
+                          "MLFLOW_TRACKING_URI, else MLflow's own default")
+    experiment: str = Field("lstmgan-ray", min_length=1, description="the MLflow experiment runs are logged to")
 
     @field_validator("num_workers")
     @classmethod

@@ -28,6 +28,7 @@ from lstmgan_ray.train.loop import train_loop_per_worker
 from lstmgan_ray.train.preflight import CheckedRun, leased_run
 from lstmgan_ray.train.progress import ProgressCallback, read_history
 from lstmgan_ray.train.resources import ensure_resources
+from lstmgan_ray.train.tracking import tracked_run
 
 # What every epoch reports (a contract: metrics.csv columns, sweep tables, users' scripts).
 METRIC_KEYS = ("epoch", "d_loss", "g_loss", "g_adv_loss", "g_sup_loss", "val_rmse",
@@ -95,8 +96,9 @@ def steps_per_epoch(cfg: Config, counts: dict[str, int]) -> int:
     return steps
 
 
-def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name: str,
-                 callbacks: list, resume_from: str | None = None, launched_at: float | None = None):
+def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name: str, callbacks: list,
+                 resume_from: str | None = None, launched_at: float | None = None,
+                 tracking: dict[str, str] | None = None):
     """The TensorflowTrainer for one run: the same for ``jobs/train.py`` and every sweep trial.
 
     Args:
@@ -107,6 +109,7 @@ def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name:
         resume_from: a checkpoint directory to start from.
         launched_at: when the command started (Unix time); the first epoch then reports
             ``startup_s``, the seconds from it to the first finished training step.
+        tracking: the MLflow run rank 0 logs to (``tracking.TrackingTarget.to_dict()``), or None.
     """
     cfg = Config.from_dict(resolved)
     run = cfg.run
@@ -117,7 +120,7 @@ def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name:
                            "steps_per_epoch": steps_per_epoch(cfg, prepared.counts),
                            "train_windows": prepared.counts["train"],
                            "resume_from": resume_from, "pause": pause_spec_from_env(),
-                           "launched_at": launched_at},
+                           "launched_at": launched_at, "tracking": tracking},
         scaling_config=ray.train.ScalingConfig(
             num_workers=run.num_workers, use_gpu=run.use_gpu, resources_per_worker=per_worker,
             elastic_resize_monitor_interval_s=run.elastic_resize_interval_s),
@@ -163,23 +166,30 @@ def train_checked(checked: CheckedRun, *, verbose: bool = True) -> TrainingOutco
 
     A run it replaces (``checked.replaces``) is set aside only once the resources are there and
     the windows are prepared, deleted when the new run ends with a best checkpoint, and put back
-    when it fails (an error, a diverged loss, an interrupt, no checkpoint).
+    when it fails (an error, a diverged loss, an interrupt, no checkpoint). With ``run.tracking:
+    mlflow`` the command is one MLflow run (``tracking``).
 
     Args:
         checked: a run whose data, checkpoint and run directory passed ``check_run``.
         verbose: print one progress line per epoch.
     """
     cfg = checked.cfg
-    ensure_resources(cfg.run, local=init_ray(), verbose=verbose)
-    prepared, steps = prepare_run_windows(cfg, checked.info, verbose)
-    hold = checked.lease.moving if checked.lease else contextlib.nullcontext
-    with replacing(checked.run_dir, checked.replaces, hold) as replacement:
-        trainer = make_trainer(cfg.to_dict(), prepared, storage_path=cfg.run.storage_path, name=cfg.run.name,
-                               callbacks=[ProgressCallback(checked.run_dir, verbose=verbose)],
-                               resume_from=checked.resume_from, launched_at=process_start_time())
-        outcome = outcome_from_result(trainer.fit(), cfg.train.checkpoint_metric, run_dir=checked.run_dir)
-        raise_if_diverged(outcome, steps)
-        replacement.failed = outcome.best_checkpoint is None
+    # Opened before Ray starts: an unreachable MLflow store fails the command before anything runs.
+    with tracked_run(cfg, checked.run_dir) as tracking:
+        if verbose and tracking.target:
+            print(tracking.target.describe(cfg.run.experiment), flush=True)
+        ensure_resources(cfg.run, local=init_ray(), verbose=verbose)
+        prepared, steps = prepare_run_windows(cfg, checked.info, verbose)
+        hold = checked.lease.moving if checked.lease else contextlib.nullcontext
+        with replacing(checked.run_dir, checked.replaces, hold) as replacement:
+            trainer = make_trainer(cfg.to_dict(), prepared, storage_path=cfg.run.storage_path, name=cfg.run.name,
+                                   callbacks=[ProgressCallback(checked.run_dir, verbose=verbose)],
+                                   resume_from=checked.resume_from, launched_at=process_start_time(),
+                                   tracking=tracking.worker_target())
+            outcome = outcome_from_result(trainer.fit(), cfg.train.checkpoint_metric, run_dir=checked.run_dir)
+            tracking.outcome = outcome
+            raise_if_diverged(outcome, steps)
+            replacement.failed = outcome.best_checkpoint is None
     return outcome
 
 

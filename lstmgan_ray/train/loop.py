@@ -32,6 +32,7 @@ from lstmgan_ray.train.checkpoint import (
 )
 from lstmgan_ray.train.fault_points import pause_point
 from lstmgan_ray.train.steps import all_sum, distributed_train_step, per_series_means, run_epoch, validation_sums
+from lstmgan_ray.train.tracking import start_tracking
 
 
 @dataclass
@@ -62,9 +63,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         config: ``{"cfg": resolved config dict, "scaler": fitted scaler,
             "steps_per_epoch": int, "train_windows": int, "resume_from": checkpoint path or None,
             "pause": a test's pause point (``fault_points``) or None,
-            "launched_at": Unix time the command started, or None}`` from the driver.
+            "launched_at": Unix time the command started, or None,
+            "tracking": the MLflow run to log to (``tracking.TrackingTarget``), or None}`` from the driver.
     """
     worker = setup(config)
+    tracking = start_tracking(config.get("tracking"), worker.resolved)  # rank 0 logs, other ranks no-op
     start_epoch, start_step, resumed = restore(worker, config.get("resume_from"))
     step = FirstStepClock(distributed_train_step(worker.strategy, worker.gan))
     after_step = step_hooks(worker, config.get("pause"))
@@ -82,8 +85,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             # without a checkpoint: a diverged state never becomes "best" or "latest".
             metrics["diverged_at_step"] = first_bad or worker.steps
             ray.train.report(metrics)
+            tracking.log_epoch(metrics)
             return
         report(worker, metrics, epoch=epoch + 1)
+        tracking.log_epoch(metrics)
 
 
 def setup(config: dict[str, Any]) -> Worker:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from lstmgan_ray.config import Config
+from lstmgan_ray.config import Config, check_tracking
 from lstmgan_ray.data.validate import DatasetInfo, inspect_dataset
 from lstmgan_ray.errors import ConfigError
 from lstmgan_ray.storage import (
@@ -86,6 +86,7 @@ def check_run(cfg: Config, *, resume_from: str | None = None, resume: bool = Fal
             driver sets the old run aside when training starts and deletes it once the new run
             succeeded).
     """
+    check_tracking(cfg.run)
     cfg = placed(cfg)
     if resume_from:
         resume_from = resolve_path(resume_from)

@@ -2,7 +2,8 @@
 
 Read from the experiment directory rather than from ``Tuner.fit()``'s return value, so
 an interrupted-then-resumed sweep, or one restored by another process, tabulates every
-trial it ever ran. The best checkpoint is copied to ``<sweep>/best`` so that it
+trial it ever ran: Tune's saved state for the trials, each trial's training run's
+``metrics.jsonl`` for its epochs. The best checkpoint is copied to ``<sweep>/best`` so that it
 survives trial checkpoints being pruned, and is found without reading the table.
 """
 
@@ -18,14 +19,16 @@ from ray.tune import ExperimentAnalysis
 
 from lstmgan_ray.storage import as_uri, copy_tree, join, staged_output, write_atomic
 from lstmgan_ray.train import METRIC_KEYS
-from lstmgan_ray.train.checkpoint import CONFIG_FILE, read_json, verify_checkpoint
+from lstmgan_ray.train.checkpoint import CONFIG_FILE, checkpoint_dir_name, read_json, verify_checkpoint
+from lstmgan_ray.train.progress import read_history
 from lstmgan_ray.tune.sweep_file import SweepSpec
+from lstmgan_ray.tune.trial import TRAIN_RUN, trial_dirname_for
 
 TRIALS_FILE = "trials.csv"
 BEST_DIR = "best"
 BEST_FILE = "best.json"
 UNFINISHED = ("pending", "running", "paused")
-CHECKPOINT_COLUMN = "checkpoint_path"  # what Ray's TuneReportCallback names a report's checkpoint
+CHECKPOINT_COLUMN = "checkpoint_path"  # a report's checkpoint (the name Ray's TuneReportCallback gives it)
 
 
 @dataclass
@@ -45,9 +48,31 @@ class SweepOutcome:
                 "trials_csv": join(self.experiment_dir, TRIALS_FILE), "interrupted": self.interrupted}
 
 
+class SweepAnalysis(ExperimentAnalysis):
+    """Tune's saved experiment (trials, their configs and states), with each trial's epoch reports read
+    from its training run's ``metrics.jsonl``: Tune's own result files are not written (``tracking``)."""
+
+    def __init__(self, experiment: str):
+        self.sweep_dir = experiment
+        super().__init__(experiment)
+
+    def _fetch_trial_dataframe(self, trial) -> pd.DataFrame:
+        return trial_reports(join(self.sweep_dir, trial_dirname_for(trial.trial_id), TRAIN_RUN))
+
+
+def trial_reports(run_dir: str) -> pd.DataFrame:
+    """A trial's epoch reports, each with the checkpoint saved after it (none after a diverged epoch)."""
+    history = read_history(run_dir)
+    frame = pd.DataFrame(history)
+    if history:
+        frame[CHECKPOINT_COLUMN] = [None if h.get("diverged_at_step") else
+                                    join(run_dir, checkpoint_dir_name(h["epoch"])) for h in history]
+    return frame
+
+
 def finish_sweep(spec: SweepSpec, experiment: str, *, verbose: bool = True) -> SweepOutcome:
     """Tabulate every trial from the saved experiment, write trials.csv, export the best checkpoint."""
-    analysis = ExperimentAnalysis(experiment)
+    analysis = SweepAnalysis(experiment)
     max_epochs = spec.base_config().train.epochs
     rows = [trial_row(t, analysis.trial_dataframes.get(t.trial_id), spec, max_epochs, experiment)
             for t in sorted(analysis.trials, key=lambda t: t.trial_id)]

@@ -5,9 +5,10 @@ same ``TensorflowTrainer`` as ``jobs/train.py`` and forwards its reports to Tune
 The Parquet data is read and windowed once per sweep (once per window length in the
 space) here on the sweep driver and handed to every trial, so trials do not race to
 read the same files. A sweep lives at ``<storage>/<name>``: Tune's state, one
-``trial_<id>/train`` Ray Train run per trial, ``sweep.json`` (the spec it started
-with, so a continued sweep is checked against it), ``trials.csv``, and ``best/`` +
-``best.json`` at the end.
+``trial_<id>/train`` Ray Train run per trial (its ``metrics.csv``; Tune's own per-trial
+loggers are off), ``sweep.json`` (the spec it started with, so a continued sweep is checked
+against it), ``trials.csv``, and ``best/`` + ``best.json`` at the end. With ``run.tracking:
+mlflow`` the sweep is also an MLflow parent run with a child per trial (``tracking``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
-from lstmgan_ray.config import Config, ConfigError
+from lstmgan_ray.config import Config, ConfigError, check_tracking
 from lstmgan_ray.data.validate import DatasetInfo, inspect_dataset
 from lstmgan_ray.storage import (
     Claim,
@@ -45,6 +46,7 @@ from lstmgan_ray.tune.callbacks import SweepProgress, start_registry
 from lstmgan_ray.tune.results import SweepOutcome, finish_sweep
 from lstmgan_ray.tune.space import candidate_values
 from lstmgan_ray.tune.sweep_file import SweepSpec, trial_count
+from lstmgan_ray.tune.tracking import tracked_sweep, without_tune_loggers
 from lstmgan_ray.tune.trial import trial_dirname, trial_driver
 
 SPEC_FILE = "sweep.json"
@@ -67,6 +69,7 @@ def run_sweep(spec: SweepSpec, *, name: str | None = None, resume: bool = False,
     base = spec.base_config()
     name = name or base.run.name or time.strftime("sweep-%Y%m%d-%H%M%S", time.gmtime())
     experiment = join(resolve_path(base.run.storage_path), name)
+    check_tracking(base.run)
     info = info or inspect_dataset(base.data.model_dump())
     # Before anything is claimed, set aside or started: a second job on this sweep is refused here.
     with held_lease(experiment) as lease:
@@ -77,26 +80,31 @@ def run_sweep(spec: SweepSpec, *, name: str | None = None, resume: bool = False,
 def run_claimed(spec: SweepSpec, info: DatasetInfo, experiment: str, claim: Claim, lease: Lease,
                 verbose: bool) -> SweepOutcome:
     """Run the sweep at ``experiment``, claimed as ``claim``, under ``lease``."""
-    storage, name = parent(experiment), base_name(experiment)
-    spec = reserve_resources(spec, verbose)
-    windows = prepare_all_windows(spec, info, verbose)
-    # A sweep it replaces is set aside only now that the sweep can run, and back if it fails.
-    with replacing(experiment, claim is Claim.REPLACED, lease.moving) as replacement:
-        save_spec(spec, experiment)
-        registry = f"lstmgan-placement-groups-{name}"
-        registry_actor = start_registry(registry)  # a named actor lives while its handle does
-        trainable = ray.tune.with_resources(
-            ray.tune.with_parameters(trial_driver, spec=spec.model_dump(), windows=windows,
-                                     experiment_dir=experiment, registry=registry),
-            spec.tune.driver_resources)
-        if claim is Claim.RESUMED:
-            tuner = restore_tuner(experiment, trainable, verbose)
-        else:
-            tuner = new_tuner(spec, trainable, storage, name, registry, verbose)
-        tuner.fit()
-        del registry_actor
-        outcome = finish_sweep(spec, experiment, verbose=verbose)
-        settle(replacement, outcome)
+    storage, name, base = parent(experiment), base_name(experiment), spec.base_config()
+    # The MLflow parent run opens before Ray starts: an unreachable store fails the sweep at once.
+    with tracked_sweep(base, name, experiment, resumed=claim is Claim.RESUMED) as tracking:
+        if verbose and tracking.target:
+            print(tracking.target.describe(base.run.experiment) + " (a child run per trial)", flush=True)
+        spec = reserve_resources(spec, verbose)
+        windows = prepare_all_windows(spec, info, verbose)
+        # A sweep it replaces is set aside only now that the sweep can run, and back if it fails.
+        with replacing(experiment, claim is Claim.REPLACED, lease.moving) as replacement:
+            save_spec(spec, experiment)
+            registry = f"lstmgan-placement-groups-{name}"
+            registry_actor = start_registry(registry)  # a named actor lives while its handle does
+            trainable = ray.tune.with_resources(
+                ray.tune.with_parameters(trial_driver, spec=spec.model_dump(), windows=windows,
+                                         experiment_dir=experiment, registry=registry),
+                spec.tune.driver_resources)
+            if claim is Claim.RESUMED:  # a continued sweep keeps its callbacks (and tracking) as it started
+                tuner = restore_tuner(experiment, trainable, verbose)
+            else:
+                tuner = new_tuner(spec, trainable, storage, name, registry, verbose, tracking.callbacks())
+            with without_tune_loggers():
+                tuner.fit()
+            del registry_actor
+            outcome = tracking.outcome = finish_sweep(spec, experiment, verbose=verbose)
+            settle(replacement, outcome)
     return outcome
 
 
@@ -221,7 +229,9 @@ def restore_tuner(experiment: str, trainable, verbose: bool) -> Tuner:
                          restart_errored=False)
 
 
-def new_tuner(spec: SweepSpec, trainable, storage: str, name: str, registry: str, verbose: bool) -> Tuner:
+def new_tuner(spec: SweepSpec, trainable, storage: str, name: str, registry: str, verbose: bool,
+              tracking: list | None = None) -> Tuner:
+    """A new Tuner; ``tracking``: the MLflow logger callback, when the sweep is tracked."""
     base = spec.base_config()
     if verbose:
         print(f"sweep {name}: {trial_count(spec)} trial(s), at most {spec.tune.max_concurrent_trials} "
@@ -236,7 +246,7 @@ def new_tuner(spec: SweepSpec, trainable, storage: str, name: str, registry: str
         run_config=ray.tune.RunConfig(
             name=name, storage_path=storage, verbose=0,
             failure_config=ray.tune.FailureConfig(max_failures=0),
-            callbacks=[SweepProgress(registry, verbose)]))
+            callbacks=[SweepProgress(registry, verbose), *(tracking or [])]))
 
 
 def _scheduler(spec: SweepSpec):

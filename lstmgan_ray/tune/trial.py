@@ -49,7 +49,8 @@ def trial_driver(config: dict[str, Any], *, spec: dict[str, Any], windows: dict[
     storage = join(experiment_dir, trial_dirname_for(trial_id))
     prepared = windows[cfg.data.input_dim]
     resolved = cfg.to_dict()
-    resolved["run"].update(name=TRAIN_RUN, storage_path=storage)
+    # The sweep's MLflowLoggerCallback logs every trial once; its training run tracks nothing itself.
+    resolved["run"].update(name=TRAIN_RUN, storage_path=storage, tracking="none")
     # A trial keeps (and reports as best) the checkpoints the sweep will judge it by.
     resolved["train"]["checkpoint_metric"] = sweep.tune.metric
     callbacks = [EpochReportCallback(), ProgressCallback(join(storage, TRAIN_RUN), verbose=False)]
