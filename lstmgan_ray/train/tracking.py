@@ -116,20 +116,28 @@ class DriverTracking:
 
 
 @contextmanager
-def tracked_run(cfg: Config, run_dir: str) -> Iterator[DriverTracking]:
-    """Open the MLflow run of a training command (when ``run.tracking`` asks for one), close it at the end:
-    FINISHED with a best checkpoint, FAILED without one or on an error, KILLED on an interrupt."""
-    run = cfg.run
-    tracking = DriverTracking(create_run(run.tracking_uri, run.experiment, run.name, {RUN_DIR_TAG: run_dir})
-                              if run.tracking == "mlflow" else None)
+def ended_on_error(tracking) -> Iterator[None]:
+    """Around a tracked job: its MLflow run ends KILLED on an interrupt and FAILED on any other error
+    (which goes on up), so no run is left RUNNING by a job that stopped."""
     try:
-        yield tracking
+        yield
     except KeyboardInterrupt:
         tracking.close("KILLED")
         raise
     except BaseException:
         tracking.close("FAILED")
         raise
+
+
+@contextmanager
+def tracked_run(cfg: Config, run_dir: str) -> Iterator[DriverTracking]:
+    """Open the MLflow run of a training command (when ``run.tracking`` asks for one), close it at the end:
+    FINISHED with a best checkpoint, FAILED without one or on an error, KILLED on an interrupt."""
+    run = cfg.run
+    tracking = DriverTracking(create_run(run.tracking_uri, run.experiment, run.name, {RUN_DIR_TAG: run_dir})
+                              if run.tracking == "mlflow" else None)
+    with ended_on_error(tracking):
+        yield tracking
     tracking.close("FINISHED" if getattr(tracking.outcome, "best_checkpoint", None) else "FAILED")
 
 

@@ -21,7 +21,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from lstmgan_ray.config import Config
-from lstmgan_ray.train.tracking import TrackingTarget, create_run, flat_params, resolve_tracking_uri, warn
+from lstmgan_ray.train.tracking import (
+    TrackingTarget,
+    create_run,
+    ended_on_error,
+    flat_params,
+    resolve_tracking_uri,
+    warn,
+)
 
 PARENT_RUN_TAG = "mlflow.parentRunId"  # how MLflow nests a run under another (MLflow's own tag)
 SWEEP_DIR_TAG = "lstmgan.sweep_dir"
@@ -88,14 +95,8 @@ def tracked_sweep(base: Config, name: str, sweep_dir: str, *, resumed: bool) -> 
         target = (find_parent(run.tracking_uri, run.experiment, sweep_dir) if resumed
                   else open_parent(base, name, sweep_dir))
     tracking = SweepTracking(target, run.experiment)
-    try:
+    with ended_on_error(tracking):
         yield tracking
-    except KeyboardInterrupt:
-        tracking.close("KILLED")
-        raise
-    except BaseException:
-        tracking.close("FAILED")
-        raise
     outcome = tracking.outcome
     tracking.close("KILLED" if getattr(outcome, "interrupted", False) else
                    "FINISHED" if getattr(outcome, "best", None) else "FAILED")
