@@ -10,6 +10,7 @@ from lstmgan_ray.cli.common import (
     add_resume_arguments,
     common_flags,
     disconnect_ray,
+    heavy_imports,
     print_summary,
     print_yaml,
     run_guarded,
@@ -45,7 +46,8 @@ def _train(args: argparse.Namespace) -> int:
     from lstmgan_ray.train.preflight import check_run  # reads footers and files only
 
     checked = check_run(cfg, resume_from=args.resume_from, resume=args.resume, overwrite=args.overwrite)
-    from lstmgan_ray.train.driver import train_checked  # TensorFlow and Ray load only now
+    with heavy_imports(args):
+        from lstmgan_ray.train.driver import train_checked  # TensorFlow and Ray load only now
 
     outcome = train_checked(checked)
     disconnect_ray()
