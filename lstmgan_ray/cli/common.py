@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from lstmgan_ray.config import anchor_paths, available_profiles
+from lstmgan_ray.console import native_stderr_filtered, set_process_env
 from lstmgan_ray.errors import UserError
 
 EXIT_BAD_INPUT = 2
@@ -39,8 +40,16 @@ def package_version() -> str:
 
 
 def add_version_argument(parser: argparse.ArgumentParser) -> None:
-    """``--version``: print the package version and exit."""
+    """``--version``: print the package version and exit; ``--verbose``, which every job has too."""
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show everything TensorFlow and Ray print (their INFO lines, native logs); "
+                             "default: the job's own lines, warnings and errors")
+
+
+def heavy_imports(args: argparse.Namespace):
+    """Around the import that loads TensorFlow: its native start-up lines dropped unless ``--verbose``."""
+    return native_stderr_filtered(not getattr(args, "verbose", False))
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, *,
@@ -96,7 +105,12 @@ def common_flags(args: argparse.Namespace) -> dict:
 
 
 def run_guarded(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run ``main``; known input errors become one stderr message and exit code 2."""
+    """Run ``main``; known input errors become one stderr message and exit code 2.
+
+    The job's console environment (``console.process_env``: quiet unless ``--verbose``) is set
+    first, before TensorFlow or Ray load.
+    """
+    set_process_env(getattr(args, "verbose", False))
     try:
         return main(args)
     except UserError as err:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from lstmgan_ray.cli.common import add_version_argument, print_summary, run_guarded
+from lstmgan_ray.cli.common import add_version_argument, heavy_imports, print_summary, run_guarded
 from lstmgan_ray.evaluate.extras import check_eval_packages
 from lstmgan_ray.evaluate.options import (
     MODES,
@@ -69,7 +69,8 @@ def _generate(args: argparse.Namespace) -> int:
     from lstmgan_ray.evaluate.inputs import open_inputs  # files and footers only: bad input fails fast
 
     inputs = open_inputs(args.checkpoint, args.data)
-    from lstmgan_ray.evaluate.generate import run_generate  # TensorFlow loads only now
+    with heavy_imports(args):
+        from lstmgan_ray.evaluate.generate import run_generate  # TensorFlow loads only now
 
     print_summary(run_generate(args.checkpoint, args.data, args.out, options, inputs=inputs))
     return 0
@@ -113,7 +114,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from lstmgan_ray.evaluate.inputs import open_inputs  # files and footers only: bad input fails fast
 
     inputs = open_inputs(args.checkpoint, args.data)
-    from lstmgan_ray.evaluate.run import run_evaluate  # TensorFlow loads only now
+    with heavy_imports(args):
+        from lstmgan_ray.evaluate.run import run_evaluate  # TensorFlow loads only now
 
     print_summary(run_evaluate(args.checkpoint, args.data, args.out, options, inputs=inputs))
     return 0

@@ -10,6 +10,7 @@ from lstmgan_ray.cli.common import (
     add_resume_arguments,
     common_flags,
     disconnect_ray,
+    heavy_imports,
     print_summary,
     print_yaml,
     run_guarded,
@@ -44,7 +45,8 @@ def _train(args: argparse.Namespace) -> int:
               "--profile design trains the full design, --use-gpu on GPU workers", flush=True)
     from lstmgan_ray.train.preflight import leased_run  # the lease, footers and files only
 
-    with leased_run(cfg, resume_from=args.resume_from, resume=args.resume, overwrite=args.overwrite) as checked:
+    with leased_run(cfg, resume_from=args.resume_from, resume=args.resume, overwrite=args.overwrite) as checked, \
+            heavy_imports(args):
         from lstmgan_ray.train.driver import train_checked  # TensorFlow and Ray load only now
 
         outcome = train_checked(checked)

@@ -9,6 +9,7 @@ from lstmgan_ray.cli.common import (
     add_common_arguments,
     add_resume_arguments,
     common_flags,
+    heavy_imports,
     print_summary,
     print_yaml,
     run_guarded,
@@ -59,7 +60,8 @@ def _tune(args: argparse.Namespace) -> int:
     from lstmgan_ray.data.validate import inspect_dataset  # footers only: bad data fails fast
 
     info = inspect_dataset(spec.base_config().data.model_dump())
-    from lstmgan_ray.tune import run_sweep  # Ray and TensorFlow load only now
+    with heavy_imports(args):
+        from lstmgan_ray.tune import run_sweep  # Ray and TensorFlow load only now
 
     outcome = run_sweep(spec, name=name, resume=args.resume, overwrite=args.overwrite, info=info)
     print_summary(outcome.summary())

@@ -45,6 +45,7 @@ from lstmgan_ray.model.gan import LSTMGAN, next_values_to_prices
 from lstmgan_ray.storage import claim_output, is_uri, join, read_bytes, resolve_path, staged_output
 from lstmgan_ray.train.checkpoint import REQUIRED_FILES, LoadedCheckpoint, load_checkpoint
 from lstmgan_ray.train.driver import init_ray
+from lstmgan_ray.train.feed import FeedPrinter
 
 OUTPUT_COLUMNS = ("series_id", "split", "origin", "timestamp", "step", "path", "value", "point", "actual")
 
@@ -121,8 +122,9 @@ class GeneratorActor:
     """
 
     def __init__(self, checkpoint: str | dict[str, Any], *, paths: int, horizon: int, seed: int = 0,
-                 noise_scale: float = 1.0, point: bool = True):
+                 noise_scale: float = 1.0, point: bool = True, feed=None):
         loaded = open_source(checkpoint)
+        self.feed = feed  # the driver's console feed (windows done), or None
         self.transform = loaded.config["data"]["target_transform"]
         self.target_index = int(loaded.scaler["target_index"])
         self.paths, self.horizon, self.seed, self.point = int(paths), int(horizon), int(seed), bool(point)
@@ -161,6 +163,8 @@ class GeneratorActor:
 
     def __call__(self, batch: dict[str, np.ndarray]):
         sampled, central = self.paths_for(batch)
+        if self.feed is not None:
+            self.feed.put.remote({"add": len(batch["last"])})
         return long_rows(batch, sampled, central)
 
 
@@ -213,7 +217,7 @@ def long_rows(batch: dict[str, np.ndarray], sampled: np.ndarray, central: np.nda
 
 def generate_dataset(windows, checkpoint: str, *, paths: int, horizon: int, seed: int = 0,
                      noise_scale: float = 1.0, point: bool = True, batch_size: int = 128, concurrency: int = 1,
-                     num_cpus: float = 1.0, num_gpus: float = 0.0):
+                     num_cpus: float = 1.0, num_gpus: float = 0.0, feed=None):
     """The lazy Ray Dataset of generated rows for a dataset of inference windows.
 
     Args:
@@ -221,11 +225,12 @@ def generate_dataset(windows, checkpoint: str, *, paths: int, horizon: int, seed
         batch_size: windows per actor call (the generator sees ``batch_size * paths`` rows).
         concurrency: actors in the pool, each holding one copy of the generator.
         num_cpus, num_gpus: resources reserved per actor.
+        feed: a ``train.feed.ConsoleFeed`` the actors count their windows into, or None.
     """
     return windows.map_batches(
         GeneratorActor, fn_constructor_args=(checkpoint_source(checkpoint),),
         fn_constructor_kwargs={"paths": paths, "horizon": horizon, "seed": seed, "noise_scale": noise_scale,
-                               "point": point},
+                               "point": point, "feed": feed},
         batch_size=batch_size, batch_format="numpy", compute=ActorPoolStrategy(size=concurrency),
         num_cpus=num_cpus, num_gpus=num_gpus or None)
 
@@ -280,13 +285,14 @@ def generation_horizon(inputs: InferenceInputs, scalers: dict[str, dict[str, Any
     return horizon
 
 
-def write_paths(windows, inputs: InferenceInputs, options: GenerateOptions, horizon: int, out: str) -> int:
+def write_paths(windows, inputs: InferenceInputs, options: GenerateOptions, horizon: int, out: str,
+                feed=None) -> int:
     """Roll out every window through the actor pool and write the rows as Parquet; returns the row count.
 
     Materialised before writing so the count is of the rows written, without a second rollout.
     """
     rows = generate_dataset(windows, inputs.checkpoint, paths=options.paths, horizon=horizon,
-                            point=options.mode == "forecast", **options.actors()).materialize()
+                            point=options.mode == "forecast", feed=feed, **options.actors()).materialize()
     count = rows.count()
     rows.write_parquet(out)
     return int(count)
@@ -317,8 +323,10 @@ def run_generate(checkpoint: str, data: str | None, out: str, options: GenerateO
         print(f"{o.mode}: {n_windows} {'seed ' if o.mode == 'synthesize' else ''}window(s) of the {o.split} split "
               f"from {len(scalers)} series; {o.paths} path(s) of {horizon} step(s) each, {o.concurrency} "
               f"actor(s), batches of {o.batch_size}", flush=True)
-    with staged_output(out) as staged:
-        count = write_paths(windows, inputs, o, horizon, staged)
+    with staged_output(out) as staged, FeedPrinter() as printer:
+        if verbose:
+            printer.track(o.mode, n_windows)
+        count = write_paths(windows, inputs, o, horizon, staged, feed=printer.feed if verbose else None)
     seconds = time.perf_counter() - started
     if verbose:
         print(f"{o.mode}: wrote {count} rows to {out} in {seconds:.1f}s", flush=True)

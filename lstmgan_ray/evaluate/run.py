@@ -66,6 +66,7 @@ from lstmgan_ray.evaluate.scoring import (
     synthetic_returns,
 )
 from lstmgan_ray.storage import parent, staged_output, write_atomic
+from lstmgan_ray.train.feed import FeedPrinter
 from lstmgan_ray.train.progress import read_history
 
 METRICS_FILE = "metrics.json"
@@ -76,12 +77,23 @@ class Progress:
 
     def __init__(self, verbose: bool):
         self.verbose, self.started = verbose, time.perf_counter()
+        self.printer: FeedPrinter | None = None  # the generator actors' windows, counted on the console
+
+    @property
+    def feed(self):
+        return self.printer.feed if self.printer is not None and self.verbose else None
+
+    def track(self, label: str, total: int) -> None:
+        if self.feed is not None:
+            self.printer.track(label, total)
 
     def seconds(self) -> float:
         return time.perf_counter() - self.started
 
     def __call__(self, message: str) -> None:
         if self.verbose:
+            if self.printer is not None:
+                self.printer.end_track()
             print(f"evaluate [{self.seconds():6.1f}s] {message}", flush=True)
 
 
@@ -153,7 +165,8 @@ def forecast(setup: Setup, o: EvaluateOptions, say: Progress) -> tuple[np.ndarra
     against the baselines) for every test window, from the same actors as ``generate``."""
     H = setup.horizon
     say(f"GAN forecasts: {o.paths} paths x {H} step(s) for each of {len(setup.windows['last'])} test windows")
-    rows = generate_dataset(setup.test_ds, setup.inputs.checkpoint, paths=o.paths, horizon=H,
+    say.track("GAN forecasts", len(setup.windows["last"]))
+    rows = generate_dataset(setup.test_ds, setup.inputs.checkpoint, paths=o.paths, horizon=H, feed=say.feed,
                             **o.actors()).to_pandas()
     return path_arrays(rows, setup.windows, o.paths, H)
 
@@ -210,7 +223,8 @@ def synthetic(setup: Setup, o: EvaluateOptions, say: Progress) -> tuple[dict[str
     say(f"synthetic paths: {o.paths} per series, {steps} steps from the first test window")
     seeds_ds = window_dataset(inputs, setup.scalers, splits=("test",), horizon=steps, first_only=True)
     seeds = sort_windows(columns(seeds_ds))
-    rows = generate_dataset(seeds_ds, inputs.checkpoint, paths=o.paths, horizon=steps, point=False,
+    say.track("synthetic paths", len(seeds["last"]))
+    rows = generate_dataset(seeds_ds, inputs.checkpoint, paths=o.paths, horizon=steps, point=False, feed=say.feed,
                             **o.actors()).to_pandas()
     say(f"synthetic-data metrics (post-hoc GRUs, {o.classifier_epochs} epochs each; discriminative score over "
         f"{o.classifier_seeds} classifier seed(s))")
@@ -298,7 +312,7 @@ def run_evaluate(checkpoint: str, data: str | None, out: str, options: EvaluateO
     inputs = inputs or open_inputs(checkpoint, data)
     out = claim_out(out, o.overwrite)
     setup = prepare(inputs, o, say)
-    with staged_output(out) as staged:  # ``out`` is replaced only by a complete evaluation
+    with staged_output(out) as staged, FeedPrinter() as say.printer:  # ``out`` replaced only when complete
         sampled, point = forecast(setup, o, say)
         supervised, baseline_info = baselines(setup, o, staged, say)
         say("forecast metrics")

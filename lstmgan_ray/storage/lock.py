@@ -149,12 +149,14 @@ def refusal(directory: str, owner: Owner, timeout: float) -> RunInUse:
 class Lease:
     """A lease this process holds, refreshed by a daemon thread until ``release``."""
 
-    def __init__(self, directory: str, owner: Owner, interval: float, created: bool):
+    def __init__(self, directory: str, owner: Owner, interval: float, created: str | None):
         self.directory = directory
         self.path = join(directory, LEASE_FILE)
         self.owner = owner
         self.interval = interval
-        self.created = created  # the directory did not exist before: removed again if left empty
+        # The outermost local folder that did not exist before the lease made it (the run directory,
+        # or the storage path above it too): whatever of it is left empty is removed again.
+        self.created = created
         self.guard = threading.Lock()  # held by each refresh, and while the directory is moved
         self.lost_to: Owner | None = None
         self._stop = threading.Event()
@@ -212,9 +214,32 @@ class Lease:
                 fs, inner = filesystem_for(self.path)
                 fs.delete_file(inner)
             _HELD.discard(self.owner.token)
-        if self.created and not is_uri(self.directory):
-            with contextlib.suppress(OSError):  # not empty: the job wrote results there
-                os.rmdir(self.directory)
+        if self.created:
+            remove_empty(self.directory, self.created)
+
+
+def first_missing(directory: str) -> str | None:
+    """The outermost folder of local ``directory`` that does not exist yet (None: all exist, or a URI)."""
+    if is_uri(directory) or os.path.exists(directory):
+        return None
+    missing = os.path.abspath(directory)
+    while not os.path.exists(os.path.dirname(missing)):
+        missing = os.path.dirname(missing)
+    return missing
+
+
+def remove_empty(directory: str, outermost: str) -> None:
+    """Remove ``directory`` and its parents up to ``outermost`` while they are empty (the job wrote
+    nothing there): a refused or failed job leaves no folders behind."""
+    folder = os.path.abspath(directory)
+    while True:
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty: the job wrote results there
+            return
+        if folder == outermost:
+            return
+        folder = os.path.dirname(folder)
 
 
 def acquire_lease(directory: str, *, timeout: float = STALE_AFTER_S, interval: float = HEARTBEAT_S,
@@ -228,7 +253,7 @@ def acquire_lease(directory: str, *, timeout: float = STALE_AFTER_S, interval: f
     if kind == pafs.FileType.File:
         raise ConfigError(f"{directory}: is a file; give a directory")
     previous = read_lease_or_refuse(directory, timeout)
-    lease = Lease(directory, Owner.this_process(), interval, created=kind == pafs.FileType.NotFound)
+    lease = Lease(directory, Owner.this_process(), interval, created=first_missing(directory))
     try:
         lease.write()
     except OSError as err:

@@ -19,14 +19,22 @@ from ray.data import ExecutionOptions
 from ray.train.tensorflow import TensorflowTrainer
 
 from lstmgan_ray.config import Config
+from lstmgan_ray.console import is_verbose
 from lstmgan_ray.data.pipeline import prepare_datasets
 from lstmgan_ray.data.validate import DatasetInfo
 from lstmgan_ray.errors import DataError
 from lstmgan_ray.storage import base_name, join, replacing
 from lstmgan_ray.train.fault_points import pause_spec_from_env
+from lstmgan_ray.train.feed import FeedPrinter
 from lstmgan_ray.train.loop import train_loop_per_worker
 from lstmgan_ray.train.preflight import CheckedRun, leased_run
 from lstmgan_ray.train.progress import ProgressCallback, read_history
+from lstmgan_ray.train.quiet import (
+    filter_forwarded_logs,
+    quiet_python_logging,
+    runtime_env_vars,
+    train_log_level,
+)
 from lstmgan_ray.train.resources import ensure_resources
 from lstmgan_ray.train.tracking import tracked_run
 
@@ -61,19 +69,29 @@ def process_start_time() -> float:
     return psutil.Process().create_time()
 
 
-def init_ray() -> bool:
+def init_ray(verbose: bool | None = None) -> bool:
     """Join RAY_ADDRESS's cluster if set, else start a local instance; True if we started it.
 
     Without RAY_ADDRESS, Ray's own default would join whatever cluster `ray start` last
     recorded in /tmp/ray/ray_current_cluster, and hang if that cluster is gone. A job run
     by hand means "here, now"; `ray job submit` always sets RAY_ADDRESS, and
     ``RAY_ADDRESS=auto`` joins a cluster started on this machine.
+
+    Every Ray process the job starts gets the job's console environment (``console.process_env``);
+    unless ``verbose`` (default: the job's ``--verbose``, ``console.is_verbose``) the start-up
+    chatter Ray forwards from them is dropped (``quiet``).
     """
     if ray.is_initialized():
         return False
+    verbose = is_verbose() if verbose is None else verbose
     address = os.environ.get("RAY_ADDRESS") or None
+    env_vars = runtime_env_vars(verbose)
     ray.init(address=address or "local", log_to_driver=True, configure_logging=True,
-             logging_level=logging.WARNING)
+             logging_level=logging.INFO if verbose else logging.WARNING,
+             runtime_env={"env_vars": env_vars} if env_vars else None)
+    if not verbose:
+        filter_forwarded_logs()
+        quiet_python_logging()
     return address is None
 
 
@@ -98,7 +116,7 @@ def steps_per_epoch(cfg: Config, counts: dict[str, int]) -> int:
 
 def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name: str, callbacks: list,
                  resume_from: str | None = None, launched_at: float | None = None,
-                 tracking: dict[str, str] | None = None):
+                 tracking: dict[str, str] | None = None, feed=None):
     """The TensorflowTrainer for one run: the same for ``jobs/train.py`` and every sweep trial.
 
     Args:
@@ -110,6 +128,7 @@ def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name:
         launched_at: when the command started (Unix time); the first epoch then reports
             ``startup_s``, the seconds from it to the first finished training step.
         tracking: the MLflow run rank 0 logs to (``tracking.TrackingTarget.to_dict()``), or None.
+        feed: a ``feed.ConsoleFeed`` for rank 0's step counts and lines, or None.
     """
     cfg = Config.from_dict(resolved)
     run = cfg.run
@@ -120,12 +139,12 @@ def make_trainer(resolved: dict[str, Any], prepared, *, storage_path: str, name:
                            "steps_per_epoch": steps_per_epoch(cfg, prepared.counts),
                            "train_windows": prepared.counts["train"],
                            "resume_from": resume_from, "pause": pause_spec_from_env(),
-                           "launched_at": launched_at, "tracking": tracking},
+                           "launched_at": launched_at, "tracking": tracking, "feed": feed},
         scaling_config=ray.train.ScalingConfig(
             num_workers=run.num_workers, use_gpu=run.use_gpu, resources_per_worker=per_worker,
             elastic_resize_monitor_interval_s=run.elastic_resize_interval_s),
         run_config=ray.train.RunConfig(
-            name=name, storage_path=storage_path,
+            name=name, storage_path=storage_path, logging_config=ray.train.LoggingConfig(log_level=train_log_level()),
             checkpoint_config=ray.train.CheckpointConfig(
                 num_to_keep=run.keep_checkpoints, checkpoint_score_attribute=cfg.train.checkpoint_metric,
                 checkpoint_score_order="min"),
@@ -179,30 +198,38 @@ def train_checked(checked: CheckedRun, *, verbose: bool = True) -> TrainingOutco
         if verbose and tracking.target:
             print(tracking.target.describe(cfg.run.experiment), flush=True)
         ensure_resources(cfg.run, local=init_ray(), verbose=verbose)
-        prepared, steps = prepare_run_windows(cfg, checked.info, verbose)
+        prepared, steps = prepare_run_windows(cfg, checked, verbose)
         hold = checked.lease.moving if checked.lease else contextlib.nullcontext
         with replacing(checked.run_dir, checked.replaces, hold) as replacement:
-            trainer = make_trainer(cfg.to_dict(), prepared, storage_path=cfg.run.storage_path, name=cfg.run.name,
-                                   callbacks=[ProgressCallback(checked.run_dir, verbose=verbose)],
-                                   resume_from=checked.resume_from, launched_at=process_start_time(),
-                                   tracking=tracking.worker_target())
-            outcome = outcome_from_result(trainer.fit(), cfg.train.checkpoint_metric, run_dir=checked.run_dir)
+            with FeedPrinter(per_step=cfg.train.batch_size) as printer:  # the workers' lines, printed here
+                feed = printer.feed if verbose else None
+                trainer = make_trainer(cfg.to_dict(), prepared, storage_path=cfg.run.storage_path,
+                                       name=cfg.run.name,
+                                       callbacks=[ProgressCallback(checked.run_dir, verbose=verbose, feed=feed)],
+                                       resume_from=checked.resume_from, launched_at=process_start_time(),
+                                       tracking=tracking.worker_target(), feed=feed)
+                result = trainer.fit()
+            outcome = outcome_from_result(result, cfg.train.checkpoint_metric, run_dir=checked.run_dir)
             tracking.outcome = outcome
             raise_if_diverged(outcome, steps)
             replacement.failed = outcome.best_checkpoint is None
     return outcome
 
 
-def prepare_run_windows(cfg: Config, info: DatasetInfo, verbose: bool):
-    """The run's windows and its global steps per epoch, saying what was found."""
+def prepare_run_windows(cfg: Config, checked: CheckedRun, verbose: bool):
+    """The run's windows and its global steps per epoch; the start banner says what was found."""
+    info, run = checked.info, cfg.run
     if verbose:
-        print(f"preparing windows from {len(info.files)} file(s), {info.num_rows} rows, "
-              f"{len(info.features)} features", flush=True)
+        print(f"data: {cfg.data.path} ({len(info.files)} file(s), {info.num_rows} rows, "
+              f"{len(info.features)} feature(s))", flush=True)
     prepared = prepare_windows(cfg, info)
     steps = steps_per_epoch(cfg, prepared.counts)
     if verbose:
-        print(f"windows: train={prepared.counts['train']} val={prepared.counts['val']} "
-              f"test={prepared.counts['test']}; {steps} steps/epoch of {cfg.train.batch_size}", flush=True)
+        devices = f"{run.gpus_per_worker:g} GPU" if run.use_gpu else f"{run.cpus_per_worker:g} CPU"
+        print(f"series: {len(prepared.scaler.get('series', {}))}; windows: train={prepared.counts['train']} "
+              f"val={prepared.counts['val']} test={prepared.counts['test']}; {steps} steps/epoch of "
+              f"{cfg.train.batch_size}", flush=True)
+        print(f"workers: {run.num_workers} x {devices}; run directory: {checked.run_dir}", flush=True)
     return prepared, steps
 
 

@@ -31,6 +31,8 @@ from lstmgan_ray.train.checkpoint import (
     save_checkpoint,
 )
 from lstmgan_ray.train.fault_points import pause_point
+from lstmgan_ray.train.feed import StepReporter, say
+from lstmgan_ray.train.quiet import quiet_python_logging
 from lstmgan_ray.train.steps import all_sum, distributed_train_step, per_series_means, run_epoch, validation_sums
 from lstmgan_ray.train.tracking import start_tracking
 
@@ -64,13 +66,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "steps_per_epoch": int, "train_windows": int, "resume_from": checkpoint path or None,
             "pause": a test's pause point (``fault_points``) or None,
             "launched_at": Unix time the command started, or None,
-            "tracking": the MLflow run to log to (``tracking.TrackingTarget``), or None}`` from the driver.
+            "tracking": the MLflow run to log to (``tracking.TrackingTarget``), or None,
+            "feed": the driver's ``feed.ConsoleFeed`` or None}`` from the driver.
     """
+    quiet_python_logging()
     worker = setup(config)
     tracking = start_tracking(config.get("tracking"), worker.resolved)  # rank 0 logs, other ranks no-op
-    start_epoch, start_step, resumed = restore(worker, config.get("resume_from"))
+    feed = config.get("feed")
+    start_epoch, start_step, resumed = restore(worker, config.get("resume_from"), feed)
     step = FirstStepClock(distributed_train_step(worker.strategy, worker.gan))
-    after_step = step_hooks(worker, config.get("pause"))
+    after_step = step_hooks(worker, config.get("pause"), feed)
     errors = tf.function(worker.gan.forecast_errors, reduce_retracing=True)
     draws = worker.cfg.train.val_samples
     scores = tf.function(lambda f, y, s: worker.gan.sample_scores(f, y, draws, s), reduce_retracing=True)
@@ -107,7 +112,7 @@ def setup(config: dict[str, Any]) -> Worker:
                   int(config["train_windows"]))
 
 
-def restore(worker: Worker, resume_from: str | None) -> tuple[int, int, bool]:
+def restore(worker: Worker, resume_from: str | None, feed=None) -> tuple[int, int, bool]:
     """(completed epochs, steps into the next one, whether a checkpoint was restored).
 
     This run's latest checkpoint (after a failure, preemption or resize) wins over
@@ -120,7 +125,7 @@ def restore(worker: Worker, resume_from: str | None) -> tuple[int, int, bool]:
         start_epoch, start_step = restore_training_state(ckpt_dir, worker.gan)
     if worker.rank == 0:
         where = f"step {start_step} of epoch {start_epoch + 1}" if start_step else f"epoch {start_epoch}"
-        print(f"resuming after {where} from {checkpoint.path} on {worker.world} worker(s)", flush=True)
+        say(feed, f"resuming after {where} from {checkpoint.path} on {worker.world} worker(s)")
     return start_epoch, start_step, True
 
 
@@ -137,9 +142,10 @@ class FirstStepClock:
             self.first_done_at = time.time()
 
 
-def step_hooks(worker: Worker, pause_spec: dict | None):
-    """What runs after every step: a test's pause point, then the preemption check."""
+def step_hooks(worker: Worker, pause_spec: dict | None, feed=None):
+    """What runs after every step: a test's pause point, the preemption check, rank 0's step count."""
     pause = pause_point(pause_spec, worker.rank)
+    steps_done = StepReporter(feed if worker.rank == 0 else None, worker.steps)
 
     def report_preemption(epoch: int, step: int, info) -> None:
         metrics = {"epoch": epoch + 1, "preempted_at_step": step, "val_rmse": float("nan"), "val_crps": float("nan"),
@@ -155,6 +161,7 @@ def step_hooks(worker: Worker, pause_spec: dict | None):
         if pause is not None:
             pause(epoch + 1, done)
         guard(epoch, done)
+        steps_done(epoch + 1, done)
 
     return after_step
 

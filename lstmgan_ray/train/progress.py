@@ -18,6 +18,7 @@ from ray.train import UserCallback
 from tensorboardX import SummaryWriter
 
 from lstmgan_ray.storage import join, read_bytes, write_atomic
+from lstmgan_ray.train.feed import say
 
 HISTORY_FILE = "metrics.jsonl"
 CSV_FILE = "metrics.csv"
@@ -45,22 +46,26 @@ def format_epoch(m: dict[str, Any]) -> str:
 
 
 class ProgressCallback(UserCallback):
-    """Print one line per epoch and append the metrics to the run directory's files."""
+    """Print one line per epoch and append the metrics to the run directory's files.
 
-    def __init__(self, run_dir: str, verbose: bool = True):
+    The line goes through ``feed`` (a ``feed.ConsoleFeed``) when given, so the driver prints it.
+    """
+
+    def __init__(self, run_dir: str, verbose: bool = True, feed=None):
         self.run_dir = run_dir
         self.verbose = verbose
+        self.feed = feed
         self._tb = None
 
     def after_report(self, run_context, metrics, checkpoint):
         m = dict(metrics[0])  # rank 0's report; every worker reports the same synced values
         if "preempted_at_step" in m:  # a restart point, not an epoch: no history row
             if self.verbose:
-                print(f"epoch {m['epoch']:>3}  preemption notice for {m['preempted_nodes']} node(s): "
-                      f"checkpointed at step {m['preempted_at_step']}", flush=True)
+                say(self.feed, f"epoch {m['epoch']:>3}  preemption notice for {m['preempted_nodes']} node(s): "
+                               f"checkpointed at step {m['preempted_at_step']}")
             return
         if self.verbose:
-            print(format_epoch(m), flush=True)
+            say(self.feed, format_epoch(m))
         history = [h for h in read_history(self.run_dir) if h["epoch"] < m["epoch"]] + [m]
         self._write(history)
         self._tensorboard(m)

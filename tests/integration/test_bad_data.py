@@ -55,13 +55,16 @@ def test_too_few_windows_and_too_many_workers(tmp_path, storage, ray_address):
 
 
 def test_diverging_run_stops_with_epoch_and_step_and_keeps_no_bad_checkpoint(bars_dir, tmp_path, ray_address):
+    """Run with --verbose: what Ray and TensorFlow print comes back (the quiet console: test_console)."""
     storage = tmp_path / "runs"
-    proc = run_job("train.py", "--data", bars_dir, *SETS, "--batch-size", "16", "--epochs", "3",
+    proc = run_job("train.py", "--data", bars_dir, *SETS, "--batch-size", "16", "--epochs", "3", "--verbose",
                    "--set", "train.g_learning_rate=1e30", "--set", "train.d_learning_rate=1e30",
                    "--storage-path", str(storage), "--name", "nan", timeout=300, env={"RAY_ADDRESS": ray_address})
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "non-finite loss in epoch 1 at step 2 of 5" in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in own_stderr(proc.stderr)
+    both = proc.stdout + proc.stderr
+    assert "(RayTrainWorker pid=" in both and "Reporting training result 1" in both
     run_dir = storage / "nan"
     assert not [d for d in os.listdir(run_dir) if d.startswith("checkpoint_")]
     history = pd.read_csv(run_dir / "metrics.csv")

@@ -65,7 +65,8 @@ def test_a_lease_is_taken_written_whole_and_released(base):
         assert claim_output(run, refusal="taken").value == "new"
     assert owner_of(run) is None
     if not base.startswith("s3://"):
-        assert not os.path.exists(run)  # the directory the lease created goes with it
+        # The folders the lease created go with it: the run directory and the storage path above it.
+        assert not os.path.exists(run) and not os.path.exists(join(base, "runs")) and os.path.isdir(base)
 
 
 def test_a_live_holder_is_named_and_a_dead_ones_lease_is_taken_over(base, capsys):

@@ -122,8 +122,8 @@ def test_a_sweep_in_use_or_not_there_is_refused_before_ray_starts(tmp_path):
                                                                       "run.storage_path": str(storage)})
     with pytest.raises(ConfigError, match=f"--resume: no sweep to continue at {storage / 'sw'}"):
         run_sweep(spec, name="sw", resume=True)
-    assert not os.path.exists(storage / "sw")
-    (storage / "sw").mkdir()
+    assert not os.path.exists(storage)  # nothing left behind: not even the storage folder it would have made
+    (storage / "sw").mkdir(parents=True)
     (storage / "sw" / "sweep.json").write_text("{}")
     before = tree_digest(storage)
     with held_lease(str(storage / "sw")), pytest.raises(RunInUse) as refused:
