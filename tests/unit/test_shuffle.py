@@ -30,6 +30,22 @@ def test_worker_shares_make_up_each_global_batch(world):
     np.testing.assert_array_equal(np.concatenate(shares, axis=1), order)
 
 
+@pytest.mark.parametrize(("before", "after"), [(1, 2), (2, 1), (4, 2), (2, 3)])
+def test_a_mid_epoch_resize_trains_every_remaining_window_exactly_once(before, after):
+    """A checkpoint k global steps into an epoch on ``before`` workers, resumed on ``after``: the
+    order is the epoch's (seed, epoch) permutation whatever the worker count, and every worker skips
+    the same k global steps, so the windows trained before and after the resize are each trained
+    exactly once and every window of the epoch is. (A per-worker count of windows, or shards cut
+    per worker count, would repeat some and skip others.)"""
+    windows, batch, k = 1000, 48, 7
+    order = epoch_order(windows, batch, seed=3, epoch=2)
+    done = np.concatenate([worker_share(order, before, r)[:k].ravel() for r in range(before)])
+    rest = np.concatenate([worker_share(order, after, r)[k:].ravel() for r in range(after)])
+    counts = np.bincount(np.concatenate([done, rest]), minlength=windows)
+    assert counts.max() == 1 and counts.sum() == order.size
+    np.testing.assert_array_equal(np.flatnonzero(counts), np.sort(order.ravel()))
+
+
 def test_gather_rows_keeps_the_wanted_rows_in_their_order_in_one_pass():
     n = 23
     rows = np.arange(n)
