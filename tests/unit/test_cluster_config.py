@@ -135,6 +135,16 @@ def _keys(node):
             yield from _keys(value)
 
 
+def test_workers_get_a_bucket_only_instance_profile(raw, text):
+    """The head launches workers (Ray's ray-autoscaler-v1: EC2 and S3); workers only read and write the
+    bucket, so a compromised worker cannot start machines or read other buckets."""
+    workers = {k: v for k, v in raw["available_node_types"].items() if k != raw["head_node_type"]}
+    assert workers and {v["node_config"]["IamInstanceProfile"]["Name"] for v in workers.values()} == {
+        "lstmgan-ray-worker"}
+    assert "IamInstanceProfile" not in raw["available_node_types"][raw["head_node_type"]]["node_config"]
+    assert '"s3:GetObject","s3:PutObject","s3:DeleteObject"' in text and "ec2:" not in text.split("lstmgan-ray-worker")[1]
+
+
 def test_no_credentials_in_the_file(raw, text):
     found = {k for k in _keys(raw) if k.lower() in CREDENTIAL_KEYS}
     assert not found

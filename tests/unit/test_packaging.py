@@ -1,4 +1,4 @@
-"""What `ray job submit --working-dir .` uploads: data, runs, venvs and caches stay behind.
+"""What `ray job submit --working-dir .` uploads: data, runs, venvs, caches and secrets stay behind.
 """
 
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.helpers import ROOT
 
 
-def test_working_dir_upload_leaves_out_data_runs_and_venvs(tmp_path):
+def test_working_dir_upload_leaves_out_data_runs_venvs_and_secrets(tmp_path):
     """The package `ray job submit --working-dir .` uploads, built by Ray's own packaging code
     with the same ignore files and default excludes: what a job needs, nothing more."""
     from ray._private import ray_constants
@@ -33,7 +33,11 @@ def test_working_dir_upload_leaves_out_data_runs_and_venvs(tmp_path):
     for name in (".venv/lib/python3.11/site-packages/big.so", "venv/bin/python",
                  "runs/r/checkpoint_epoch_0001/generator.keras",
                  "data/mine/bars.parquet", "lstmgan_ray/__pycache__/train.cpython-311.pyc", ".git/objects/ab",
-                 "docs/figures/f.png", "lstmgan_ray.egg-info/PKG-INFO"):
+                 "docs/figures/f.png", "lstmgan_ray.egg-info/PKG-INFO",
+                 # secrets a user's checkout may hold: none of them may be uploaded
+                 ".env", ".env.local", "deploy/key.pem", "certs/tls.key", ".aws/credentials", ".ssh/id_ed25519",
+                 "credentials.json", "gcp/service-account-prod.json", "configs/my-credentials.json", ".netrc",
+                 ".ray/auth_token"):
         (tree / name).parent.mkdir(parents=True, exist_ok=True)
         (tree / name).write_bytes(b"x" * 1000)
     names, _ = package(tree)
