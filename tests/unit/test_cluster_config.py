@@ -90,6 +90,13 @@ def test_project_and_gpu_extra_installed_identically_on_every_node(raw, prepared
         assert "docker" not in node_type, f"{name} runs another image"
     assert not {"head_image", "worker_image"} & set(raw["docker"])
     assert raw["file_mounts"]["~/lstmgan-ray"] == "."
+    # Pinned: every node installs the same versions, whenever it boots (configs/constraints.txt).
+    assert '-c "$HOME/lstmgan-ray/configs/constraints.txt"' in install[0]
+    with open(os.path.join(ROOT, "configs", "constraints.txt")) as fh:
+        pins = dict(line.strip().split("==") for line in fh if line.strip() and not line.startswith("#"))
+    assert pins["ray"] == "2.60.0" and pins["tensorflow"].startswith("2.21.")
+    assert tuple(int(p) for p in pins["keras"].split(".")[:2]) >= (3, 14)  # safe_mode fixes
+    assert not [name for name in pins if name.lower().startswith("lstmgan")]
 
 
 def test_dashboard_and_job_api_stay_on_loopback(raw, text):
