@@ -38,7 +38,7 @@ from lstmgan_ray.data.inference import (
     window_dataset,
 )
 from lstmgan_ray.data.windows import VolFilter, vol_channel, vol_filter
-from lstmgan_ray.errors import CheckpointError, ConfigError, DataError
+from lstmgan_ray.errors import ConfigError, DataError
 from lstmgan_ray.evaluate.inputs import open_inputs
 from lstmgan_ray.evaluate.options import ActorOptions, GenerateOptions
 from lstmgan_ray.model.gan import LSTMGAN, next_values_to_prices
@@ -186,12 +186,7 @@ def open_source(source: str | dict[str, Any]) -> LoadedCheckpoint:
         for name, body in ray.get(source["files"]).items():
             with open(os.path.join(tmp, name), "wb") as fh:
                 fh.write(body)
-        try:
-            loaded = load_checkpoint(tmp)
-        except CheckpointError as err:  # named as the user gave it, not as the temporary copy
-            raise CheckpointError(str(err).replace(tmp, source["path"])) from None
-    loaded.path = source["path"]
-    return loaded
+        return load_checkpoint(tmp, shown_as=source["path"])  # named as the user gave it, not as the copy
 
 
 def long_rows(batch: dict[str, np.ndarray], sampled: np.ndarray, central: np.ndarray | None):

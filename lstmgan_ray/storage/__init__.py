@@ -15,15 +15,14 @@ from lstmgan_ray.storage.files import (
     local_copy,
     path_type,
     read_bytes,
-    remove_tree,
-    sibling,
     write_atomic,
 )
-from lstmgan_ray.storage.lock import LEASE_FILE, Lease, Owner, acquire_lease, held_lease
+from lstmgan_ray.storage.lock import LEASE_FILE, Lease, acquire_lease, held_lease
 from lstmgan_ray.storage.paths import as_uri, base_name, filesystem_for, is_inside, is_uri, join, parent, resolve_path
-from lstmgan_ray.storage.replace import COMPLETE_MARKER, Replacement, replacing, staged_output, swap_in
+from lstmgan_ray.storage.replace import COMPLETE_MARKER, Replacement, replacing, staged_output
 
-__all__ = ["COMPLETE_MARKER", "LEASE_FILE", "Claim", "Lease", "Owner", "Replacement", "acquire_lease", "as_uri",
+# What the jobs use; the modules' helpers (remove_tree, sibling, swap_in, Owner, ...) stay in them.
+__all__ = ["COMPLETE_MARKER", "LEASE_FILE", "Claim", "Lease", "Replacement", "acquire_lease", "as_uri",
            "base_name", "claim_output", "copy_tree", "filesystem_for", "held_lease", "holds_entries", "is_inside",
-           "is_uri", "join", "list_files", "local_copy", "parent", "path_type", "read_bytes", "remove_tree",
-           "replacing", "resolve_path", "sibling", "staged_output", "swap_in", "write_atomic"]
+           "is_uri", "join", "list_files", "local_copy", "parent", "path_type", "read_bytes", "replacing",
+           "resolve_path", "staged_output", "write_atomic"]

@@ -141,13 +141,13 @@ def check_compatible(directory: str, config: dict[str, Any], features: list[str]
         raise CheckpointError(f"{directory}: does not match this run:\n  " + "\n  ".join(problems))
 
 
-def read_json(directory: str, name: str) -> Any:
-    """File ``name`` of a checkpoint directory (local path or URI), parsed; CheckpointError naming it if not."""
-    path = join(directory, name)
+def read_json(directory: str, name: str, shown_as: str | None = None) -> Any:
+    """File ``name`` of a checkpoint directory (local path or URI), parsed; CheckpointError naming it if not
+    (in ``shown_as``, the directory as the user gave it, when ``directory`` is a copy of it)."""
     try:
-        return json.loads(read_bytes(path))
+        return json.loads(read_bytes(join(directory, name)))
     except (OSError, UserError, ValueError) as err:
-        raise CheckpointError(f"{path}: unreadable ({_first_line(err)})") from None
+        raise CheckpointError(f"{join(shown_as or directory, name)}: unreadable ({_first_line(err)})") from None
 
 
 def _first_line(err: Exception) -> str:
@@ -192,8 +192,11 @@ class LoadedCheckpoint:
     state: dict[str, Any]
 
 
-def load_checkpoint(directory: str) -> LoadedCheckpoint:
-    """Open a checkpoint (a local directory or a URI) for inference (safe mode: no code from the file is run)."""
+def load_checkpoint(directory: str, shown_as: str | None = None) -> LoadedCheckpoint:
+    """Open a checkpoint (a local directory or a URI) for inference (safe mode: no code from the file is run).
+
+    ``shown_as``: what errors and the result call it when ``directory`` is a copy (an actor's files
+    shipped through the object store); a URI's download is named by the URI itself."""
     # Imported here, not at the top: the command lines verify checkpoints (the rest of this
     # module) before TensorFlow loads, so that bad input fails in a second. The networks module
     # registers the generator's custom layer (JoinDraws) that safe-mode loading looks up.
@@ -201,6 +204,7 @@ def load_checkpoint(directory: str) -> LoadedCheckpoint:
 
     import lstmgan_ray.model.networks  # noqa: F401
 
+    shown_as = shown_as or directory
     check_checkpoint_dir(directory)
     models = []
     # A URI is downloaded once, here: callers (an inference actor) load once and keep the models.
@@ -209,7 +213,7 @@ def load_checkpoint(directory: str) -> LoadedCheckpoint:
             try:
                 models.append(keras.saving.load_model(os.path.join(local, name), safe_mode=True, compile=False))
             except Exception as err:  # Keras raises many types for a damaged zip
-                raise CheckpointError(f"{join(directory, name)}: cannot be loaded ({type(err).__name__}: {err})") \
+                raise CheckpointError(f"{join(shown_as, name)}: cannot be loaded ({type(err).__name__}: {err})") \
                     from None
-        jsons = [read_json(local, name) for name in (SCALER_FILE, CONFIG_FILE, STATE_FILE)]
-    return LoadedCheckpoint(directory, models[0], models[1], *jsons)
+        jsons = [read_json(local, name, shown_as) for name in (SCALER_FILE, CONFIG_FILE, STATE_FILE)]
+    return LoadedCheckpoint(shown_as, models[0], models[1], *jsons)

@@ -108,6 +108,19 @@ def test_uris_that_are_not_checkpoints_are_refused_by_name(local_checkpoint, buc
         check_compatible(truncated, other, FEATURES)
 
 
+def test_a_copy_of_a_checkpoint_is_named_as_the_user_gave_it(local_checkpoint, tmp_path):
+    """An actor loads a local checkpoint from a copy of its files (shipped through Ray's object store):
+    what it reports, and every error about it, names the checkpoint the user gave, never the copy."""
+    path, _ = local_checkpoint
+    copy = tmp_path / "copy"
+    copy_tree(path, str(copy))
+    assert load_checkpoint(str(copy), shown_as=path).path == path
+    (copy / "scaler.json").write_text("{not json")
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(str(copy), shown_as=path)
+    assert str(err.value).startswith(f"{join(path, 'scaler.json')}: unreadable") and str(copy) not in str(err.value)
+
+
 @pytest.mark.parametrize("where", ["local", "s3"])
 def test_atomic_writes_replace_whole_files_and_leave_nothing_beside(where, tmp_path, request):
     root = str(tmp_path / "out") if where == "local" else join(request.getfixturevalue("bucket"), "out")
