@@ -32,6 +32,21 @@ def pytest_collection_modifyitems(items):
                     item.add_marker(getattr(pytest.mark, mark))
 
 
+@pytest.fixture(autouse=True)
+def _console_env_restored():
+    """A job's command line run inside this process sets its console's environment in ``os.environ``
+    (``lstmgan_ray.console.process_env``: quiet or verbose, for every process it starts); put it back
+    after each test, so that one test's setting never leaks into the next one's subprocesses."""
+    keys = ("LSTMGAN_VERBOSE", "TF_CPP_MIN_LOG_LEVEL", "RAY_DATA_LOG_LEVEL")
+    saved = {key: os.environ.get(key) for key in keys}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def bars_frames() -> list[pd.DataFrame]:
     return [make_series(sid, n, level, seed) for sid, (n, level, seed) in SERIES.items()]

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+from lstmgan_ray.console import VERBOSE_VAR
 from lstmgan_ray.train.checkpoint import load_checkpoint
 from tests.helpers import write_dataset
 
@@ -18,7 +19,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def test_node_loss_elastic_growth_and_preemption_on_a_multi_node_cluster(tmp_path, bars_frames):
     data = write_dataset(tmp_path / "bars", bars_frames[:2], files=2)
-    env = {**os.environ, "PYTHONPATH": HERE + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # Verbose: the scenario waits for Ray Train's own INFO line about the preemption notice in the
+    # workers' log files, which a quiet job turns off.
+    env = {**os.environ, "PYTHONPATH": HERE + os.pathsep + os.environ.get("PYTHONPATH", ""), VERBOSE_VAR: "1"}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run([sys.executable, os.path.join(HERE, "cluster_failures_run.py"), data, str(tmp_path)],
                           capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
