@@ -37,7 +37,9 @@ def _console_env_restored():
     """A job's command line run inside this process sets its console's environment in ``os.environ``
     (``lstmgan_ray.console.process_env``: quiet or verbose, for every process it starts); put it back
     after each test, so that one test's setting never leaks into the next one's subprocesses."""
-    keys = ("LSTMGAN_VERBOSE", "TF_CPP_MIN_LOG_LEVEL", "RAY_DATA_LOG_LEVEL")
+    from lstmgan_ray.console import process_env
+
+    keys = set(process_env(False)) | set(process_env(True))
     saved = {key: os.environ.get(key) for key in keys}
     yield
     for key, value in saved.items():

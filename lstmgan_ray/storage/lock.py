@@ -88,13 +88,24 @@ def utc(stamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
 
 
-def ray_job_id() -> str | None:
-    """The submission id of the Ray job this process is the entrypoint of (``ray job submit``), if any:
-    Ray's job supervisor hands the entrypoint its job config, metadata included, in the environment."""
+# Set by `ray job submit` on the job's entrypoint: the job's config (runtime env, metadata) as JSON.
+JOB_CONFIG_VAR = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+
+
+def submitted_job_config() -> dict:
+    """The config of the Ray job this process is the entrypoint of (``ray job submit``); {} if none:
+    Ray's job supervisor hands the entrypoint its job config in the environment."""
     try:
-        return json.loads(os.environ["RAY_JOB_CONFIG_JSON_ENV_VAR"])["metadata"]["job_submission_id"]
-    except (KeyError, TypeError, ValueError):
-        return None
+        config = json.loads(os.environ.get(JOB_CONFIG_VAR) or "{}")
+    except ValueError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def ray_job_id() -> str | None:
+    """The submission id of the Ray job this process is the entrypoint of, if any."""
+    metadata = submitted_job_config().get("metadata")
+    return metadata.get("job_submission_id") if isinstance(metadata, dict) else None
 
 
 def read_owner(path: str) -> Owner | None:

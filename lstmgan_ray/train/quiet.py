@@ -9,25 +9,20 @@ lines are off (``quiet_train_logging``), and the lines Ray forwards from its pro
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 
 from lstmgan_ray.console import is_noise, is_verbose, process_env
-
-# Set by `ray job submit` on the job's driver: the job's runtime env, which Ray refuses to merge
-# with a ray.init runtime env that sets any of the same env vars.
-JOB_CONFIG_VAR = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+from lstmgan_ray.storage.lock import submitted_job_config
 
 QUIET_LOGGERS = ("tensorflow", "ray.data", "ray.train", "ray.tune")
 
 
 def runtime_env_vars(verbose: bool) -> dict[str, str]:
     """``process_env`` for every Ray process, less what a submitted job's runtime env already sets."""
-    try:
-        job_env = json.loads(os.environ.get(JOB_CONFIG_VAR) or "{}").get("runtime_env", {}).get("env_vars") or {}
-    except (ValueError, AttributeError):
-        job_env = {}
+    # A submitted job's runtime env, which Ray refuses to merge with a ray.init runtime env that sets
+    # any of the same env vars.
+    runtime_env = submitted_job_config().get("runtime_env")
+    job_env = (runtime_env.get("env_vars") if isinstance(runtime_env, dict) else None) or {}
     return {k: v for k, v in process_env(verbose).items() if k not in job_env}
 
 
