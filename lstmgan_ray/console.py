@@ -48,6 +48,22 @@ def set_process_env(verbose: bool) -> None:
     os.environ.update(process_env(verbose))
 
 
+@contextlib.contextmanager
+def job_process_env(verbose: bool) -> Iterator[None]:
+    """``set_process_env`` for the length of a job, then the variables as they were: a job run inside
+    another process (a test, a notebook) leaves that process's environment as it found it."""
+    saved = {key: os.environ.get(key) for key in {*process_env(True), *process_env(False)}}
+    set_process_env(verbose)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def is_verbose() -> bool:
     """Whether this process belongs to a job run with ``--verbose`` (unset: verbose, Ray's defaults)."""
     return os.environ.get(VERBOSE_VAR, "1") != "0"

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from lstmgan_ray.config import anchor_paths, available_profiles
-from lstmgan_ray.console import native_stderr_filtered, set_process_env
+from lstmgan_ray.console import job_process_env, native_stderr_filtered
 from lstmgan_ray.errors import UserError
 
 EXIT_BAD_INPUT = 2
@@ -108,9 +108,13 @@ def run_guarded(main: Callable[[argparse.Namespace], int], args: argparse.Namesp
     """Run ``main``; known input errors become one stderr message and exit code 2.
 
     The job's console environment (``console.process_env``: quiet unless ``--verbose``) is set
-    first, before TensorFlow or Ray load.
+    first, before TensorFlow or Ray load, and put back when the job returns.
     """
-    set_process_env(getattr(args, "verbose", False))
+    with job_process_env(getattr(args, "verbose", False)):
+        return _run(main, args)
+
+
+def _run(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return main(args)
     except UserError as err:

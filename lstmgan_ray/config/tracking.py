@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 
 from lstmgan_ray.config.schema import RunSection
-from lstmgan_ray.errors import ConfigError
+from lstmgan_ray.errors import DependencyError
 
 INSTALL_HINT = 'pip install "lstmgan-ray[mlflow]"'
 
@@ -22,4 +22,4 @@ def mlflow_installed() -> bool:
 def check_tracking(run: RunSection) -> None:
     """Refuse ``run.tracking: mlflow`` without MLflow, naming the extra that installs it."""
     if run.tracking == "mlflow" and not mlflow_installed():
-        raise ConfigError(f"run.tracking=mlflow needs MLflow, which is not installed: {INSTALL_HINT}")
+        raise DependencyError(f"run.tracking=mlflow needs MLflow, which is not installed: {INSTALL_HINT}")
